@@ -24,6 +24,7 @@ log = logging.getLogger("pipeline.cli")
 #: (sub-command, module, one-line help)
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("kafka", "pipeline.kafka.cli", "start, stop or inspect the embedded Apache Kafka broker"),
+    ("provider", "pipeline.providers.cli", "run the local LLM provider server on loopback"),
 )
 
 
@@ -48,7 +49,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, CommandModule]]:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules: dict[str, CommandModule] = {}
     for name, module_name, help_text in COMMANDS:
-        module: CommandModule = importlib.import_module(module_name)  # type: ignore[assignment]
+        module: CommandModule = importlib.import_module(module_name)
         module.configure(sub.add_parser(name, help=help_text, description=help_text))
         modules[name] = module
     return parser, modules

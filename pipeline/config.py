@@ -174,6 +174,20 @@ class AuditSettings(BaseModel):
     segment_max_seconds: float = Field(default=300.0, gt=0)
 
 
+class StreamingSettings(BaseModel):
+    """Faust worker behaviour."""
+
+    model_config = _FROZEN
+
+    app_id: str = "phi-pipeline"
+    stages: tuple[str, ...] = ("detect", "deid", "route", "provider")
+    max_prompt_chars: int = Field(default=200_000, ge=1)
+    max_messages: int = Field(default=256, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    batch_within_s: float = Field(default=0.02, gt=0)
+    web_port: int | None = None
+
+
 class Settings(BaseSettings):
     """The whole configuration, frozen."""
 
@@ -193,6 +207,7 @@ class Settings(BaseSettings):
     deid: DeidSettings = Field(default_factory=DeidSettings)
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    streaming: StreamingSettings = Field(default_factory=StreamingSettings)
 
 
 def load_settings(**overrides: object) -> Settings:
