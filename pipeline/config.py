@@ -126,6 +126,8 @@ class ModelSettings(BaseModel):
     transformer_path: Path | None = None
     transformer_max_length: int = Field(default=512, ge=16)
     transformer_stride: int = Field(default=64, ge=0)
+    transformer_threads: int = Field(default=1, ge=0)
+    transformer_label_map: Path | None = None
 
 
 class DetectionSettings(BaseModel):

@@ -1,0 +1,1 @@
+"""Helpers shared by tests (model builders); no tests here."""
