@@ -25,6 +25,10 @@ log = logging.getLogger("pipeline.cli")
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("kafka", "pipeline.kafka.cli", "start, stop or inspect the embedded Apache Kafka broker"),
     ("provider", "pipeline.providers.cli", "run the local LLM provider server on loopback"),
+    ("detect", "pipeline.detect.cli", "detect PHI in a JSONL file (id, text) -> spans"),
+    ("deid", "pipeline.deid.cli", "de-identify a JSONL file (id, text, scope) -> text"),
+    ("worker", "pipeline.streaming.worker_cmd", "run pipeline stages as a Faust worker"),
+    ("send", "pipeline.streaming.send_cmd", "publish one prompt and print its completion"),
 )
 
 

@@ -1,0 +1,1 @@
+"""Faust stages of the pipeline (see DESIGN.md): detect, deid, route, provider."""

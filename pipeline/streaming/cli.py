@@ -1,0 +1,92 @@
+"""``phi-pipeline worker`` and ``phi-pipeline send``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from pipeline.config import Settings
+from pipeline.errors import ConfigError
+from pipeline.streaming.runtime import STAGES
+
+log = logging.getLogger(__name__)
+
+
+def configure_worker(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``worker``."""
+    parser.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help=f"comma-separated subset of {','.join(STAGES)} (default: all, in one process)",
+    )
+    parser.add_argument("--loglevel", default="warning", help="Faust/worker log level")
+
+
+def parse_stages(value: str) -> list[str]:
+    """Parse ``--stages``."""
+    stages = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise ConfigError(f"unknown stages {unknown}; choose from {list(STAGES)}")
+    return stages
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Run the Faust worker until interrupted."""
+    from faust import Worker
+
+    from pipeline.kafka.admin import ensure_topics
+    from pipeline.streaming.app import create_app, topic_specs
+    from pipeline.streaming.runtime import build_runtime
+
+    settings: Settings = args.settings
+    if settings.kafka.bootstrap_servers is None:
+        raise ConfigError(
+            "set KAFKA_BOOTSTRAP_SERVERS (or run `phi-pipeline kafka up` and export it)",
+            reason="no_broker",
+        )
+    stages = parse_stages(args.stages)
+    runtime = build_runtime(settings, stages)
+    ensure_topics(settings.kafka, topic_specs(settings, [p.name for p in runtime.policy.providers]))
+    app = create_app(settings, runtime, stages)
+    log.info("worker starting stages=%s", ",".join(stages))
+    Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    return 0
+
+
+def configure_send(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``send``."""
+    parser.add_argument("text", help="the prompt (use - to read it from stdin)")
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--user", default="cli")
+    parser.add_argument("--session")
+    parser.add_argument("--subject", help="patient/subject id, if known")
+    parser.add_argument("--provider")
+    parser.add_argument("--model")
+    parser.add_argument("--timeout", type=float, default=60.0)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """Publish one prompt and print its completion as JSON."""
+    from pipeline.streaming.sdk import CompletionConsumer, PromptProducer
+
+    settings: Settings = args.settings
+    text = sys.stdin.read() if args.text == "-" else args.text
+    with CompletionConsumer(settings) as consumer:
+        producer = PromptProducer(settings)
+        rid = producer.send(
+            text,
+            tenant=args.tenant,
+            user_id=args.user,
+            session_id=args.session,
+            subject_id=args.subject,
+            provider=args.provider,
+            model=args.model,
+        )
+        producer.flush()
+        completion = consumer.wait(rid, timeout_s=args.timeout)
+    completion.pop("completion_encrypted", None)
+    print(json.dumps(completion, default=str, indent=2))
+    return 0 if completion["status"] == "ok" else 1

@@ -1,0 +1,159 @@
+"""Stage ``provider``: write-ahead audit, the provider call, the completion.
+
+The ``provider_call_started`` audit event is produced with ``acks=all`` and its delivery awaited
+*before* the HTTP call, on a producer of its own: a crash mid-call still leaves the record an
+auditor looks for. Completions of requests that carried raw PHI are written encrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from pipeline.errors import PipelineError, PolicyError
+from pipeline.providers.base import ChatMessage, ChatRequest, ChatResponse
+from pipeline.serde import RecordType
+from pipeline.streaming.ledger import CompletionLedger
+from pipeline.streaming.records import Origin, Out, audit_event, open_messages, seal_text
+from pipeline.streaming.runtime import Runtime
+from pipeline.streaming.stages import Record, _dlq, ident
+
+#: Sends one audit record and returns once the broker acknowledged it (acks=all).
+WriteAhead = Callable[[Out], Awaitable[None]]
+
+
+def _call_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "api_provider": rec["provider"],
+        "model": rec["model"],
+        "policy_decision": rec["policy_decision"],
+        "policy_reason": rec["policy_reason"],
+        "policy_version": rec["policy_version"],
+        "baa_reference_id": rec.get("baa_reference_id"),
+        "data_residency_region": rec.get("data_residency_region"),
+        "phi_present": rec.get("phi_present"),
+        "phi_categories": dict(rec.get("phi_categories") or {}),
+        "detector_version": rec.get("detector_version"),
+    }
+
+
+def _completion(
+    rt: Runtime,
+    rec: Mapping[str, Any],
+    response: ChatResponse | None,
+    error: str | None,
+    latency_ms: int,
+) -> Out:
+    rid = str(rec["request_id"])
+    text = response.text if response is not None else None
+    sealed = rec["raw_allowed"] and text is not None
+    record = {
+        **ident(rec),
+        "status": "ok" if response is not None else "error",
+        "completion": None if sealed else text,
+        "completion_encrypted": (
+            seal_text(rt.keyring, text, f"completion|{rid}".encode())
+            if sealed and text is not None
+            else None
+        ),
+        "reidentified": False,
+        "provider": rec["provider"],
+        "model": response.model if response is not None else rec["model"],
+        "usage": (
+            {
+                "input_tokens": response.usage.prompt_tokens,
+                "output_tokens": response.usage.completion_tokens,
+            }
+            if response is not None
+            else None
+        ),
+        "latency_ms": latency_ms,
+        "finish_reason": response.finish_reason if response is not None else None,
+        "error_reason": error,
+        "created_at": rt.clock(),
+    }
+    return Out(
+        rt.settings.topics.completions, rid.encode(), rt.codec.encode(RecordType.COMPLETION, record)
+    )
+
+
+async def call_provider(
+    rt: Runtime,
+    value: bytes,
+    origin: Origin,
+    ledger: CompletionLedger,
+    write_ahead: WriteAhead,
+) -> list[Out]:
+    """Handle one provider request; return the completion and audit records to produce.
+
+    A request that already has a completion (a replay after a crash) produces nothing.
+    """
+    rec: Record | None = None
+    try:
+        rec = rt.codec.decode(RecordType.PROVIDER_REQUEST, value)
+        rid = str(rec["request_id"])
+        if ledger.seen(rid):
+            return []
+        ledger.add(rid)  # claimed now: a duplicate later in the same batch is skipped
+        provider = rt.policy.provider(rec["provider"])
+        adapter = rt.adapters.get(rec["provider"])
+        if provider is None or adapter is None:
+            raise PolicyError(
+                "request names a provider this worker has not", reason="unknown_provider"
+            )
+        if rec["raw_allowed"] and not provider.baa.valid_on(rt.clock().date()):
+            raise PolicyError("raw text for a provider without a BAA", reason="baa_not_in_force")
+        messages = open_messages(rt.keyring, rid, "provider", rec["messages"])
+    except Exception as exc:
+        return _dlq(rt, "provider", origin, exc, rec)
+    topic = rt.settings.topics.audit
+    fields = _call_fields(rec)
+    await write_ahead(
+        audit_event(rt.codec, topic, "provider_call_started", rec, deterministic=False, **fields)
+    )
+    request = ChatRequest(
+        model=str(rec["model"]),
+        messages=tuple(ChatMessage(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
+        request_id=rid,
+    )
+    started = time.monotonic()
+    response: ChatResponse | None = None
+    error: str | None = None
+    try:
+        response = await adapter.complete(request)
+    except PipelineError as exc:
+        error = exc.reason
+    except Exception:  # an adapter bug must not kill the stage; the request is answered
+        error = "unexpected_error"
+    latency_ms = int((time.monotonic() - started) * 1000)
+    status = "ok" if response is not None else "error"
+    return [
+        _completion(rt, rec, response, error, latency_ms),
+        audit_event(
+            rt.codec,
+            topic,
+            "provider_call_finished",
+            rec,
+            deterministic=False,
+            response_status=status if error is None else f"error:{error}",
+            latency_ms=latency_ms,
+            input_token_count=response.usage.prompt_tokens if response else None,
+            output_token_count=response.usage.completion_tokens if response else None,
+            detail={"attempts": str(response.attempts if response else 0)},
+            **fields,
+        ),
+    ]
+
+
+async def call_provider_batch(
+    rt: Runtime,
+    items: Sequence[tuple[bytes, Origin]],
+    ledger: CompletionLedger,
+    write_ahead: WriteAhead,
+) -> list[list[Out]]:
+    """Handle a batch concurrently (each adapter enforces its provider's concurrency limit)."""
+    return list(
+        await asyncio.gather(*(call_provider(rt, v, o, ledger, write_ahead) for v, o in items))
+    )

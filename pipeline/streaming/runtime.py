@@ -1,0 +1,116 @@
+"""What the stages need, built once per worker from the settings.
+
+The :class:`Runtime` is the dependency bundle the pure stage functions take; the Faust app and
+the tests build one with :func:`build_runtime`. Heavy objects (spaCy, Presidio) load here, never
+at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pipeline.config import Settings
+from pipeline.deid.crypto import Keyring
+from pipeline.deid.keys import provider_from_settings
+from pipeline.errors import ConfigError
+from pipeline.policy import Policy, load_policy
+from pipeline.serde import AvroCodec, build_codec
+from pipeline.streaming.records import utcnow
+
+if TYPE_CHECKING:
+    from pipeline.deid.engine import Deidentifier
+    from pipeline.detect.detector import Detector
+    from pipeline.providers.base import ProviderAdapter
+
+#: Stages a worker can run, in flow order.
+STAGES: tuple[str, ...] = ("detect", "deid", "route", "provider")
+
+
+@dataclass
+class Runtime:
+    """Dependencies of the stage functions (one per worker process).
+
+    Attributes:
+        settings: the frozen settings.
+        codec: Avro codec for every topic.
+        keyring: keys for topic encryption, keyed hashes and de-identification.
+        policy: the validated routing policy.
+        detector: the PHI detector (stages ``detect`` and ``deid``'s leak gate).
+        deidentifier: the de-identification engine (stage ``deid``).
+        adapters: provider adapters by policy name (stage ``provider``).
+        clock: the time source (tests pin it).
+    """
+
+    settings: Settings
+    codec: AvroCodec
+    keyring: Keyring
+    policy: Policy
+    detector: Detector | None = None
+    deidentifier: Deidentifier | None = None
+    adapters: Mapping[str, ProviderAdapter] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
+
+    def require_detector(self) -> Detector:
+        """Return the detector or fail: a stage that needs it must never run without it."""
+        if self.detector is None:
+            raise ConfigError("this worker was built without a detector", reason="no_detector")
+        return self.detector
+
+    def require_deidentifier(self) -> Deidentifier:
+        """Return the de-identification engine or fail."""
+        if self.deidentifier is None:
+            raise ConfigError("this worker was built without a deidentifier", reason="no_deid")
+        return self.deidentifier
+
+    def provider_topic(self, provider: str) -> str:
+        """Return the topic of provider requests for ``provider``."""
+        return f"{self.settings.topics.provider_prefix}{provider}"
+
+
+def load_configured_policy(settings: Settings) -> Policy:
+    """Load the policy file named in the settings."""
+    path = settings.providers.policy_file
+    if path is None:
+        raise ConfigError(
+            "providers.policy_file is not set (PHI_PROVIDERS__POLICY_FILE)", reason="no_policy"
+        )
+    return load_policy(path)
+
+
+def build_runtime(
+    settings: Settings,
+    stages: Collection[str] = STAGES,
+    *,
+    policy: Policy | None = None,
+    detector: Detector | None = None,
+) -> Runtime:
+    """Build what ``stages`` need, and nothing more (a provider-only worker loads no model).
+
+    Raises:
+        ConfigError: a stage name is unknown, or keys, policy or models are missing.
+    """
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise ConfigError(f"unknown stages: {', '.join(sorted(unknown))}", reason="bad_stages")
+    policy = policy or load_configured_policy(settings)
+    keyring = Keyring.from_provider(provider_from_settings(settings.keys))
+    codec = build_codec(settings)
+    runtime = Runtime(settings=settings, codec=codec, keyring=keyring, policy=policy)
+    if {"detect", "deid"} & set(stages):
+        if detector is None:
+            from pipeline.detect.detector import Detector
+
+            detector = Detector.from_settings(settings)
+        runtime.detector = detector
+    if "deid" in stages:
+        from pipeline.deid.engine import Deidentifier
+
+        runtime.deidentifier = Deidentifier.from_settings(settings, detector=detector)
+    if "provider" in stages:
+        from pipeline.providers.registry import build_adapters
+
+        runtime.adapters = build_adapters(policy, settings.providers)
+    return runtime

@@ -1,0 +1,512 @@
+"""The pure stages: bytes in, encoded records out, failures as data.
+
+Each stage takes the :class:`~pipeline.streaming.runtime.Runtime` and a record's value and
+:class:`~pipeline.streaming.records.Origin`, and returns the records to produce (including its
+audit events and, on failure, a dead letter). No stage touches Kafka; the Faust agents in
+:mod:`pipeline.streaming.app` only decode offsets, call these and send what they return.
+
+Fail closed: any exception inside detection or de-identification turns into a dead letter; the
+record never reaches ``phi.prompts.deidentified``, a provider topic or ``phi.completions``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pipeline.deid.context import Scope
+from pipeline.detect.taxonomy import Category
+from pipeline.detect.types import Detection, Span
+from pipeline.errors import InvalidInputError, PolicyError
+from pipeline.policy import Action, Decision, DetectionSummary, RequestMeta, decide
+from pipeline.serde import RecordType
+from pipeline.streaming.records import (
+    Origin,
+    Out,
+    audit_event,
+    dead_letter,
+    open_messages,
+    open_text,
+    seal_messages,
+    seal_text,
+)
+from pipeline.streaming.runtime import Runtime
+
+Record = dict[str, Any]
+
+IDENT_FIELDS = ("request_id", "tenant", "user_id", "session_id")
+
+
+def ident(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the identity fields of a record (safe to log and audit)."""
+    return {k: record.get(k) for k in IDENT_FIELDS}
+
+
+def partition_key(record: Mapping[str, Any]) -> bytes:
+    """Key prompt-carrying topics by session (a conversation stays ordered), else request."""
+    return str(record.get("session_id") or record["request_id"]).encode()
+
+
+def input_hmac(rt: Runtime, messages: Sequence[Mapping[str, Any]]) -> str:
+    """Keyed HMAC-SHA256 of the canonical input: recomputable by an auditor holding the key."""
+    canonical = json.dumps(
+        [[str(m["role"]), str(m["content"])] for m in messages],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return rt.keyring.keyed_hash("audit-input.v1", canonical)
+
+
+def _dlq(rt: Runtime, stage: str, origin: Origin, exc: BaseException, rec: Any) -> list[Out]:
+    who = ident(rec) if isinstance(rec, Mapping) else None
+    t = rt.settings.topics
+    return dead_letter(rt.codec, t.dlq, t.audit, stage, origin, exc, who)
+
+
+# --------------------------------------------------------------------------------- detect ----
+def validate_prompt(rt: Runtime, request: Mapping[str, Any]) -> None:
+    """Reject what no later stage can handle safely; the reason code says which rule.
+
+    Raises:
+        InvalidInputError: no messages, too many, empty or oversized content.
+        PolicyError: unknown tenant or provider (quarantined, never guessed).
+    """
+    limits = rt.settings.streaming
+    messages = request["messages"]
+    if not messages:
+        raise InvalidInputError("prompt has no messages", reason="empty_prompt")
+    if len(messages) > limits.max_messages:
+        raise InvalidInputError("prompt has too many messages", reason="too_many_messages")
+    total = sum(len(m["content"]) for m in messages)
+    if total == 0 or not any(m["content"].strip() for m in messages):
+        raise InvalidInputError("prompt has no text", reason="empty_prompt")
+    if total > limits.max_prompt_chars:
+        raise InvalidInputError(
+            f"prompt has {total} characters, limit {limits.max_prompt_chars}",
+            reason="prompt_too_large",
+        )
+    if rt.policy.tenant(request["tenant"]) is None:
+        raise PolicyError("request names an unknown tenant", reason="unknown_tenant")
+    provider = request.get("target_provider")
+    if provider is not None and rt.policy.provider(provider) is None:
+        raise PolicyError("request names an unknown provider", reason="unknown_provider")
+
+
+def _coverage_records(detections: Sequence[Detection]) -> list[Record]:
+    hits: dict[tuple[Category, str], int] = {}
+    ran: dict[tuple[Category, str], bool] = {}
+    for det in detections:
+        for category, entries in det.coverage.entries.items():
+            for e in entries:
+                hits[(category, e.detector)] = hits.get((category, e.detector), 0) + e.hits
+                ran[(category, e.detector)] = ran.get((category, e.detector), False) or e.ran
+    out = []
+    for category in Category:
+        mine = [(d, h) for (c, d), h in sorted(hits.items()) if c is category]
+        out.append(
+            {
+                "category": category.value,
+                "detectors": [
+                    {"detector": d, "ran": ran[(category, d)], "hits": h} for d, h in mine
+                ],
+                "hits": sum(h for _, h in mine),
+            }
+        )
+    return out
+
+
+def _detected_outputs(
+    rt: Runtime, req: Mapping[str, Any], detections: Sequence[Detection]
+) -> list[Out]:
+    now = rt.clock()
+    rid = str(req["request_id"])
+    spans = [
+        {
+            "message_index": i,
+            "start": s.start,
+            "end": s.end,
+            "label": s.label.value,
+            "score": float(s.score),
+            "recognizer": s.recognizer,
+        }
+        for i, det in enumerate(detections)
+        for s in det.spans
+    ]
+    counts = Counter(s["label"] for s in spans)
+    subject = req.get("subject_id")
+    version = detections[0].detector_version if detections else "none"
+    record = {
+        **ident(req),
+        "subject": seal_text(rt.keyring, subject, f"subject|{rid}".encode()) if subject else None,
+        "scope_hash": rt.keyring.keyed_hash("scope.v1", _scope(req).key()),
+        "messages": seal_messages(rt.keyring, rid, "detected", req["messages"]),
+        "spans": spans,
+        "coverage": _coverage_records(detections),
+        "detector_version": version,
+        "phi_present": bool(spans),
+        "target_provider": req.get("target_provider"),
+        "model": req.get("model"),
+        "created_at": req["created_at"],
+        "detected_at": now,
+    }
+    t = rt.settings.topics
+    return [
+        Out(t.detected, partition_key(req), rt.codec.encode(RecordType.DETECTED_PROMPT, record)),
+        audit_event(
+            rt.codec,
+            t.audit,
+            "detect",
+            req,
+            phi_present=bool(spans),
+            phi_categories=dict(counts),
+            input_hmac=input_hmac(rt, req["messages"]),
+            hmac_key_id=rt.keyring.key_id,
+            detector_version=version,
+            api_provider=req.get("target_provider"),
+            model=req.get("model"),
+            detail={"messages": str(len(req["messages"]))},
+        ),
+    ]
+
+
+def _scope(req: Mapping[str, Any]) -> Scope:
+    return Scope(
+        patient_id=req.get("subject_id"),
+        session_id=req.get("session_id"),
+        request_id=str(req["request_id"]),
+    )
+
+
+def detect_batch(rt: Runtime, items: Sequence[tuple[bytes, Origin]]) -> list[list[Out]]:
+    """Stage ``detect``: decode and validate each prompt, detect PHI in one batched call.
+
+    Returns one list of outgoing records per input, in input order. A batch-level detection
+    failure is retried record by record, so one bad record cannot dead-letter its neighbours.
+    """
+    detector = rt.require_detector()
+    results: list[list[Out]] = [[] for _ in items]
+    good: list[tuple[int, Record]] = []
+    for i, (value, origin) in enumerate(items):
+        req: Record | None = None
+        try:
+            req = rt.codec.decode(RecordType.PROMPT_REQUEST, value)
+            validate_prompt(rt, req)
+            good.append((i, req))
+        except Exception as exc:
+            results[i] = _dlq(rt, "detect", origin, exc, req)
+    texts = [str(m["content"]) for _, req in good for m in req["messages"]]
+    try:
+        flat: list[Detection] | None = detector.detect_full_batch(texts)
+    except Exception:
+        flat = None  # isolate the failing record below
+    pos = 0
+    for i, req in good:
+        n = len(req["messages"])
+        try:
+            if flat is not None:
+                detections = flat[pos : pos + n]
+            else:
+                detections = detector.detect_full_batch(
+                    [str(m["content"]) for m in req["messages"]]
+                )
+            results[i] = _detected_outputs(rt, req, detections)
+        except Exception as exc:
+            results[i] = _dlq(rt, "detect", items[i][1], exc, req)
+        pos += n
+    return results
+
+
+# ---------------------------------------------------------------------------- decisions ------
+def _decide(rt: Runtime, rec: Mapping[str, Any], counts: Mapping[str, int]) -> Decision:
+    meta = RequestMeta(
+        request_id=str(rec["request_id"]),
+        tenant=str(rec["tenant"]),
+        provider=rec.get("target_provider"),
+        model=rec.get("model"),
+    )
+    return decide(meta, DetectionSummary.from_counts(counts), rt.policy, rt.clock())
+
+
+def _decision_fields(rt: Runtime, decision: Decision) -> dict[str, Any]:
+    provider = rt.policy.provider(decision.provider) if decision.provider else None
+    return {
+        "policy_decision": decision.action.value,
+        "policy_reason": decision.reason,
+        "policy_version": decision.policy_version,
+        "api_provider": decision.provider,
+        "model": decision.model,
+        "baa_reference_id": provider.baa.reference if provider else None,
+        "data_residency_region": provider.region if provider else None,
+    }
+
+
+def _terminal_completion(
+    rt: Runtime, rec: Mapping[str, Any], status: str, reason: str, decision: Decision | None
+) -> Out:
+    """A completion that ends a request without a provider call (blocked or quarantined)."""
+    record = {
+        **ident(rec),
+        "status": status,
+        "completion": None,
+        "completion_encrypted": None,
+        "reidentified": False,
+        "provider": decision.provider if decision else None,
+        "model": decision.model if decision else None,
+        "usage": None,
+        "latency_ms": None,
+        "finish_reason": None,
+        "error_reason": reason,
+        "created_at": rt.clock(),
+    }
+    key = str(rec["request_id"]).encode()
+    return Out(rt.settings.topics.completions, key, rt.codec.encode(RecordType.COMPLETION, record))
+
+
+def _quarantine(
+    rt: Runtime,
+    rec: Mapping[str, Any],
+    messages: Sequence[Mapping[str, Any]],
+    counts: Mapping[str, int],
+    decision: Decision,
+    reason: str,
+    stage: str,
+) -> list[Out]:
+    """Park a prompt in the quarantine topic, answer it with a completion, audit it.
+
+    ``messages`` must be de-identified text or empty: the quarantine topic never carries PHI
+    (a prompt blocked before de-identification is parked as metadata only).
+    """
+    status = "blocked" if decision.action is Action.BLOCK else "quarantined"
+    record = {
+        **ident(rec),
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "reason_code": reason,
+        "policy_decision": decision.action.value if reason == decision.reason else "quarantine",
+        "policy_version": decision.policy_version,
+        "target_provider": rec.get("target_provider"),
+        "model": rec.get("model"),
+        "phi_present": any(counts.values()),
+        "phi_categories": dict(counts),
+        "detector_version": rec.get("detector_version"),
+        "created_at": rec["created_at"],
+        "quarantined_at": rt.clock(),
+    }
+    t = rt.settings.topics
+    fields = _decision_fields(rt, decision)
+    fields["policy_reason"] = reason
+    return [
+        Out(
+            t.quarantine, partition_key(rec), rt.codec.encode(RecordType.QUARANTINED_PROMPT, record)
+        ),
+        _terminal_completion(rt, rec, status, reason, decision),
+        audit_event(
+            rt.codec,
+            t.audit,
+            stage,
+            rec,
+            phi_present=any(counts.values()),
+            phi_categories=dict(counts),
+            response_status=status,
+            detector_version=rec.get("detector_version"),
+            **fields,
+        ),
+    ]
+
+
+def _provider_request(
+    rt: Runtime,
+    rec: Mapping[str, Any],
+    messages: Sequence[Mapping[str, Any]],
+    counts: Mapping[str, int],
+    decision: Decision,
+    *,
+    raw: bool,
+) -> Out:
+    provider_name = decision.provider
+    if provider_name is None or decision.model is None:
+        raise PolicyError("decision has no provider or model", reason="no_eligible_provider")
+    provider = rt.policy.provider(provider_name)
+    if provider is None:
+        raise PolicyError("decision names an unknown provider", reason="unknown_provider")
+    if raw and not provider.baa.valid_on(rt.clock().date()):
+        # Defence in depth: the policy engine never routes raw text without a BAA in force.
+        raise PolicyError("raw text for a provider without a BAA", reason="baa_not_in_force")
+    rid = str(rec["request_id"])
+    record = {
+        **ident(rec),
+        "provider": provider_name,
+        "model": decision.model,
+        "messages": seal_messages(rt.keyring, rid, "provider", messages),
+        "policy_decision": decision.action.value,
+        "policy_reason": decision.reason,
+        "policy_version": decision.policy_version,
+        "baa_reference_id": provider.baa.reference,
+        "data_residency_region": provider.region,
+        "raw_allowed": raw,
+        "phi_present": any(counts.values()),
+        "phi_categories": dict(counts),
+        "detector_version": rec.get("detector_version"),
+        "vault_ref": rec.get("vault_ref"),
+        "created_at": rec["created_at"],
+        "routed_at": rt.clock(),
+    }
+    return Out(
+        rt.provider_topic(provider_name),
+        partition_key(rec),
+        rt.codec.encode(
+            RecordType.PROVIDER_REQUEST, record, topic=rt.provider_topic(provider_name)
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------------- deid ----
+def _spans_by_message(rec: Mapping[str, Any], n: int) -> list[list[Span]]:
+    out: list[list[Span]] = [[] for _ in range(n)]
+    for s in rec["spans"]:
+        out[int(s["message_index"])].append(
+            Span(
+                int(s["start"]),
+                int(s["end"]),
+                Category(s["label"]),
+                float(s["score"]),
+                str(s["recognizer"]),
+            )
+        )
+    return out
+
+
+def deid_record(rt: Runtime, value: bytes, origin: Origin) -> list[Out]:
+    """Stage ``deid``: decide by policy, then block, pass raw to a BAA provider, or de-identify.
+
+    De-identified text is re-scanned by the leak gate; residual PHI quarantines the prompt.
+    """
+    rec: Record | None = None
+    try:
+        rec = rt.codec.decode(RecordType.DETECTED_PROMPT, value)
+        rid = str(rec["request_id"])
+        messages = open_messages(rt.keyring, rid, "detected", rec["messages"])
+        counts = dict(Counter(str(s["label"]) for s in rec["spans"]))
+        decision = _decide(rt, rec, counts)
+        t = rt.settings.topics
+        if decision.action in (Action.BLOCK, Action.QUARANTINE):
+            return _quarantine(rt, rec, [], counts, decision, decision.reason, "deid")
+        if decision.action is Action.ALLOW_RAW:
+            return [
+                _provider_request(rt, rec, messages, counts, decision, raw=True),
+                audit_event(
+                    rt.codec,
+                    t.audit,
+                    "deid",
+                    rec,
+                    phi_present=bool(counts),
+                    phi_categories=counts,
+                    detector_version=rec["detector_version"],
+                    detail={"deid": "skipped_raw_allowed"},
+                    **_decision_fields(rt, decision),
+                ),
+            ]
+        return _deidentify(rt, rec, messages, counts, decision)
+    except Exception as exc:
+        return _dlq(rt, "deid", origin, exc, rec)
+
+
+def _deidentify(
+    rt: Runtime,
+    rec: Record,
+    messages: list[dict[str, str]],
+    counts: dict[str, int],
+    decision: Decision,
+) -> list[Out]:
+    deid = rt.require_deidentifier()
+    rid = str(rec["request_id"])
+    subject = (
+        open_text(rt.keyring, rec["subject"], f"subject|{rid}".encode())
+        if rec.get("subject")
+        else None
+    )
+    scope = Scope(patient_id=subject, session_id=rec.get("session_id"), request_id=rid)
+    per_message = _spans_by_message(rec, len(messages))
+    results = [
+        deid.deidentify(m["content"], scope=scope, tenant=str(rec["tenant"]), spans=spans)
+        for m, spans in zip(messages, per_message, strict=True)
+    ]
+    failed = [r for r in results if not r.leak_gate.passed]
+    if failed:
+        return _quarantine(rt, rec, [], counts, decision, "leak_gate_failed", "deid")
+    residual = sum(len(r.leak_gate.residual) for r in results)
+    now = rt.clock()
+    record = {
+        **ident(rec),
+        "messages": [
+            {"role": m["role"], "content": r.text} for m, r in zip(messages, results, strict=True)
+        ],
+        "categories": counts,
+        "phi_present": bool(counts),
+        "deid_profile": results[0].profile if results else rt.settings.deid.profile,
+        "leak_gate": {
+            "passed": True,
+            "residual_spans": residual,
+            "detector_version": rec["detector_version"],
+        },
+        "scope_hash": rec.get("scope_hash"),
+        "vault_ref": None,
+        "detector_version": rec["detector_version"],
+        "target_provider": rec.get("target_provider"),
+        "model": rec.get("model"),
+        "created_at": rec["created_at"],
+        "deidentified_at": now,
+    }
+    t = rt.settings.topics
+    return [
+        Out(
+            t.deidentified,
+            partition_key(rec),
+            rt.codec.encode(RecordType.DEIDENTIFIED_PROMPT, record),
+        ),
+        audit_event(
+            rt.codec,
+            t.audit,
+            "deid",
+            rec,
+            phi_present=bool(counts),
+            phi_categories=counts,
+            detector_version=rec["detector_version"],
+            detail={
+                "deid_profile": record["deid_profile"],
+                "replacements": str(sum(len(r.replacements) for r in results)),
+                "leak_gate": "pass",
+            },
+            **_decision_fields(rt, decision),
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------- route ----
+def route_record(rt: Runtime, value: bytes, origin: Origin) -> list[Out]:
+    """Stage ``route``: pick the provider for a de-identified prompt and hand it over."""
+    rec: Record | None = None
+    try:
+        rec = rt.codec.decode(RecordType.DEIDENTIFIED_PROMPT, value)
+        counts = {k: int(v) for k, v in rec["categories"].items()}
+        decision = _decide(rt, rec, counts)
+        if decision.action in (Action.BLOCK, Action.QUARANTINE):
+            return _quarantine(rt, rec, rec["messages"], counts, decision, decision.reason, "route")
+        out = _provider_request(rt, rec, rec["messages"], counts, decision, raw=False)
+        return [
+            out,
+            audit_event(
+                rt.codec,
+                rt.settings.topics.audit,
+                "route",
+                rec,
+                phi_present=bool(counts),
+                phi_categories=counts,
+                detector_version=rec["detector_version"],
+                detail={"topic": out.topic},
+                **_decision_fields(rt, decision),
+            ),
+        ]
+    except Exception as exc:
+        return _dlq(rt, "route", origin, exc, rec)
