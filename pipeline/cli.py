@@ -29,6 +29,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("deid", "pipeline.deid.cli", "de-identify a JSONL file (id, text, scope) -> text"),
     ("worker", "pipeline.streaming.worker_cmd", "run pipeline stages as a Faust worker"),
     ("send", "pipeline.streaming.send_cmd", "publish one prompt and print its completion"),
+    ("audit", "pipeline.audit.cli", "archive, verify, replay and trace the audit trail"),
     ("demo", "pipeline.demo", "run the whole flow on bundled synthetic prompts"),
 )
 

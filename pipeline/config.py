@@ -174,6 +174,10 @@ class AuditSettings(BaseModel):
     archive_dir: Path = Path("var/audit-archive")
     segment_max_records: int = Field(default=10_000, ge=1)
     segment_max_seconds: float = Field(default=300.0, gt=0)
+    segment_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    codec: Literal["null", "deflate"] = "null"
+    consumer_group: str = "phi-audit-archiver"
+    instance_id: str | None = None
 
 
 class StreamingSettings(BaseModel):
