@@ -1,0 +1,558 @@
+"""Name tier: person names from clinical context and name lexicons (no model).
+
+Evidence, strongest first:
+
+* a title before the name ("Dr.", "Mr.", "Mrs.", "Ms."), even in lower case ("dr healey");
+* a credential after it ("J. Smith RN", "Jones, MD") or a sign-off line ("Dan A. Forman-Lyons");
+* a family relation or a clinical verb before it ("wife Carol", "spoke with Helen", "per Susan");
+* a first name followed by a last name from the lexicons ("mary souza");
+* a single lexicon name that is not an everyday word, capitalised mid-sentence.
+
+Clinical vocabulary (drugs, abbreviations, devices) and stop words are never names; everyday
+English words ("Small", "Will") need a title to count. The tier is registered as
+``name_context.v1`` and runs in both profiles.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+
+from pipeline.config import Settings
+from pipeline.detect.lexicons import word_list
+from pipeline.detect.registry import register
+from pipeline.detect.taxonomy import Category
+from pipeline.detect.types import Span
+from pipeline.detect.wordclass import (
+    CaseMode,
+    Token,
+    WordClasses,
+    analyse,
+    default_word_classes,
+    propagate,
+)
+
+NAME = "name_context.v1"
+
+TITLES = frozenset(
+    [
+        "dr",
+        "doctor",
+        "drs",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mister",
+        "mrs",
+        "prof",
+        "professor",
+        "rev",
+        "sister",
+        "attending",
+    ]
+)
+RELATIONS = frozenset(
+    [
+        "kid",
+        "kids",
+        "child",
+        "grandchild",
+        "wife",
+        "husband",
+        "daughter",
+        "son",
+        "mother",
+        "father",
+        "sister",
+        "brother",
+        "dtr",
+        "dau",
+        "niece",
+        "nephew",
+        "aunt",
+        "uncle",
+        "grandson",
+        "granddaughter",
+        "grandmother",
+        "grandfather",
+        "granddtr",
+        "fiance",
+        "fiancee",
+        "girlfriend",
+        "boyfriend",
+        "spouse",
+        "partner",
+        "friend",
+        "neighbor",
+        "neighbour",
+        "cousin",
+        "guardian",
+        "proxy",
+        "hcp",
+        "stepdaughter",
+        "stepson",
+        "stepmother",
+        "stepfather",
+        "caseworker",
+        "daughters",
+        "sons",
+        "sisters",
+        "brothers",
+        "mom",
+        "dad",
+    ]
+)
+#: Roles written before a name ("NP grace", "HO Schwarz", "RN (Edward)", "IV nurse Virginia").
+ROLES = frozenset(
+    [
+        "rn",
+        "np",
+        "pa",
+        "md",
+        "ho",
+        "nurse",
+        "resident",
+        "intern",
+        "fellow",
+        "surgeon",
+        "physician",
+        "physicians",
+        "rabbi",
+        "chaplain",
+        "caseworker",
+        "cm",
+        "sw",
+        "pcp",
+        "attending",
+        "cardiologist",
+        "docter",
+        "doc",
+    ]
+)
+#: Verbs written right after a name ("E. Welsh aware", "Clifford notified").
+AFTER_WORDS = frozenset(["aware", "notified", "paged"])
+VERBS = frozenset(
+    [
+        "spoke",
+        "talked",
+        "met",
+        "discussed",
+        "called",
+        "paged",
+        "per",
+        "seen",
+        "evaluated",
+        "examined",
+        "notified",
+        "informed",
+        "updated",
+        "contacted",
+        "visited",
+        "name",
+        "named",
+        "said",
+        "told",
+        "asked",
+        "call",
+        "calls",
+        "starring",
+    ]
+)
+#: Words allowed between a trigger and the name ("spoke with", "seen by", "wife, Carol").
+LINKS = frozenset(["with", "w", "to", "by", "named", "is", "and", "of", "me"])
+CREDENTIALS = frozenset(
+    [
+        "rn",
+        "md",
+        "np",
+        "pa",
+        "phd",
+        "cna",
+        "lpn",
+        "rrt",
+        "msw",
+        "lcsw",
+        "pharmd",
+        "crnp",
+        "dpm",
+        "aprn",
+    ]
+)
+_TRIGGERS = TITLES | RELATIONS | VERBS | CREDENTIALS | ROLES | AFTER_WORDS
+AddFn = Callable[[int, int, float], None]
+
+_STRONG, _MEDIUM = 0.9, 0.8
+_SINGLE_FIRST_RANK = 500
+_SINGLE_START = 0.35
+_LISTED = 0.5
+_REPEAT = 0.6
+#: English function words: never a name even after a title (clinical words may be: "Dr. Foley").
+_COMMON_STOP = word_list("stop_words")
+_PAIR, _SIGNOFF, _INITIAL, _AFTER, _SINGLE = 0.7, 0.65, 0.7, 0.6, 0.4
+
+
+class NameContextRecognizer:
+    """Finds person names by context and lexicons; see the module docstring."""
+
+    name = NAME
+    categories = frozenset({Category.NAME})
+
+    def __init__(self, words: WordClasses) -> None:
+        self._w = words
+
+    # --- word tests -------------------------------------------------------------------------
+    def _non_name(self, tok: Token) -> bool:
+        low = tok.low
+        if low.endswith(("'s", "\u2019s")):
+            low = low[:-2]  # "MD'S", "pt's": the possessive of a non-name is no name
+        return self._w.is_stop(low) or low in _TRIGGERS
+
+    def _ok_strong(self, tok: Token, mode: CaseMode) -> bool:
+        """After a title: anything but stop/clinical words and non-name English words."""
+        if self._non_name(tok):
+            return False
+        if self._w.is_english(tok.low) and not self._w.is_name(tok.low):
+            return mode is CaseMode.MIXED and tok.text[0].isupper() and not tok.text.isupper()
+        return True
+
+    def _ok_medium(self, tok: Token, mode: CaseMode, *, lower_ok: bool = False) -> bool:
+        """After a relation/verb/role, before a credential: names, or unknown words."""
+        if self._non_name(tok) or len(tok.text) < 2:
+            return False
+        if mode is CaseMode.MIXED and tok.text.islower() and not lower_ok:
+            return False
+        if mode is CaseMode.MIXED and tok.text.isupper() and len(tok.text) <= 4:
+            return False  # an acronym in mixed-case text ("EW", "OSH"), not a name
+        if self._w.is_english(tok.low):
+            # An everyday word that is also a name ("Rose") counts only when capitalised.
+            return self._w.is_name(tok.low) and mode is CaseMode.MIXED
+        return True
+
+    # --- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _gap_ok(text: str, left: Token, right: Token) -> bool:
+        """Two name parts are separated by a space, or an initial's period and a space."""
+        gap = text[left.end : right.start]
+        if gap in (" ", "-"):
+            return True
+        return gap in (". ", ".") and len(left.text) == 1
+
+    def _is_initial(self, text: str, tok: Token) -> bool:
+        return len(tok.text) == 1 and tok.text.isalpha() and text[tok.end : tok.end + 1] == "."
+
+    def _extend(
+        self,
+        text: str,
+        toks: list[Token],
+        i: int,
+        mode: CaseMode,
+        first_ok: bool,
+        *,
+        titled: bool = False,
+    ) -> int:
+        """Return the index one past the name that starts at ``toks[i]`` (``i`` if none).
+
+        After a title, a capitalised word that is also a name continues the name even when it
+        is an everyday word ("Dr. Art White").
+        """
+        if not first_ok:
+            return i
+        j = i + 1
+        while j < len(toks) and j - i < 4 and self._gap_ok(text, toks[j - 1], toks[j]):
+            nxt = toks[j]
+            ok = self._is_initial(text, nxt) or self._ok_medium(nxt, mode)
+            if not ok and titled and mode is CaseMode.MIXED and nxt.text[:1].isupper():
+                ok = not self._non_name(nxt) and self._w.is_name(nxt.low)
+            if not ok:
+                break
+            j += 1
+        return j
+
+    def _after_trigger(self, text: str, toks: list[Token], i: int) -> int:
+        """Return the index of the first name candidate after the trigger at ``i``."""
+        j = i + 1
+        # Skip link words and a second title ("spoke with dr smith", "wife, Mrs Jones").
+        while j < len(toks) and j - i <= 3 and (toks[j].low in LINKS or toks[j].low in TITLES):
+            j += 1
+        if j < len(toks) and text[toks[j - 1].end : toks[j].start].strip(" ,.:;-(/'?"):
+            return len(toks)  # something other than punctuation sits between: not a name
+        if j < len(toks) and toks[j].start - toks[j - 1].end > 4:
+            return len(toks)  # too far: the trigger belongs to something else
+        return j
+
+    # --- recognition ------------------------------------------------------------------------
+    def find(self, text: str) -> list[Span]:
+        """Return the name spans in ``text``."""
+        toks, mode = analyse(text)
+        if not toks:
+            return []
+        spans: list[Span] = []
+        n = len(toks)
+
+        def add(a: int, b: int, score: float) -> None:
+            if b <= a:
+                return
+            spans.append(Span(toks[a].start, toks[b - 1].end, Category.NAME, score, NAME))
+            # Coordinated names share the evidence: "Drs Ballou and Dutter", "Sons A, B and C".
+            while b < n - 1 and toks[b].start - toks[b - 1].end <= 3:
+                link = text[toks[b - 1].end : toks[b].start].strip()
+                if link in (",", "&") and self._ok_medium(toks[b], mode):
+                    c = b
+                elif toks[b].low == "and" and self._ok_medium(toks[b + 1], mode):
+                    c = b + 1
+                else:
+                    break
+                b = self._extend(text, toks, c, mode, True)
+                spans.append(Span(toks[c].start, toks[b - 1].end, Category.NAME, score, NAME))
+
+        for i, tok in enumerate(toks):
+            low = tok.low
+            if low in TITLES or low in ROLES or low in RELATIONS or low in VERBS:
+                j = self._after_trigger(text, toks, i)
+                if j >= n:
+                    continue
+                cand = toks[j]
+                if low in TITLES:
+                    ok = self._ok_strong(cand, mode) or self._is_initial(text, cand)
+                    if (
+                        not ok
+                        and len(cand.low) >= 4
+                        and self._w.is_name(cand.low)
+                        and cand.low in self._w.clinical
+                    ):
+                        ok = cand.low not in _COMMON_STOP  # "Dr. Foley": eponym or not
+                    if text[tok.end : cand.start] not in (" ", ". ", ".", "  ", ".  "):
+                        ok = False  # "MS: pt ...", "Dr- aware": a heading, not a title
+                    score = _STRONG
+                elif low in ROLES:
+                    ok = self._is_initial(text, cand) or self._ok_medium(cand, mode, lower_ok=True)
+                    score = _MEDIUM
+                else:
+                    ok = self._is_initial(text, cand) or self._ok_medium(cand, mode)
+                    score = _MEDIUM
+                if not ok and low not in TITLES:
+                    ok = self._pair_rescue(text, toks, j, mode)
+                if not ok and low in RELATIONS:
+                    # "son bill called": a common first name right after a relation.
+                    ok = not self._non_name(cand) and self._w.first_rank(cand.low) <= 300
+                add(j, self._extend(text, toks, j, mode, ok, titled=low in TITLES), score)
+            elif low in CREDENTIALS or low in AFTER_WORDS:
+                if low in CREDENTIALS and mode is CaseMode.MIXED and not tok.text.isupper():
+                    continue
+                self._before(text, toks, i, mode, add)
+            elif self._is_initial(text, tok) and tok.text.isupper() and i + 1 < n:
+                # "E. Welsh", "W. MAROTTA": an initial, its period, a capitalised surname.
+                nxt = toks[i + 1]
+                prev = text[tok.start - 1] if tok.start else " "
+                if (
+                    (prev.isspace() or prev in "(-/,;")
+                    and text[tok.end : nxt.start] == ". "
+                    and nxt.text[0].isupper()
+                    and not self._non_name(nxt)
+                    and not self._w.is_english(nxt.low)
+                ):
+                    add(i, self._extend(text, toks, i + 1, mode, True), _INITIAL)
+            else:
+                self._lexicon_hits(text, toks, i, mode, add)
+        spans.extend(self._signoffs(text, toks, mode))
+        if spans and mode is CaseMode.MIXED:
+            spans.extend(self._lists(text, toks, spans))
+        spans.extend(propagate(toks, spans, self._w, score=_REPEAT, recognizer=NAME))
+        return spans
+
+    def _lists(self, text: str, toks: list[Token], spans: list[Span]) -> list[Span]:
+        """Capitalised words listed with a found name ("Eklund, Michael and Hodge")."""
+        starts = {t.start: k for k, t in enumerate(toks)}
+        ends = {t.end: k for k, t in enumerate(toks)}
+        out: list[Span] = []
+        seen: set[int] = set()
+
+        def listed(k: int) -> bool:
+            t = toks[k]
+            return (
+                k not in seen
+                and t.text[:1].isupper()
+                and not t.text.isupper()
+                and not self._non_name(t)
+                and (self._w.is_name(t.low) or not self._w.is_english(t.low))
+            )
+
+        for span in spans:
+            k0, k1 = starts.get(span.start), ends.get(span.end)
+            if k0 is None or k1 is None:
+                continue
+            for step, k in ((-1, k0), (1, k1)):
+                while 0 <= k + step < len(toks):
+                    a, b = (k + step, k) if step < 0 else (k, k + step)
+                    link = text[toks[a].end : toks[b].start]
+                    nxt = k + step
+                    if link.strip() == "and" or link.strip() not in (",", "&", "and"):
+                        # "X and Y": the link word is a token of its own
+                        if toks[nxt].low == "and" and 0 <= nxt + step < len(toks):
+                            nxt += step
+                            a, b = (nxt, k) if step < 0 else (k, nxt)
+                        elif link.strip() != ",":
+                            break
+                    gap = text[toks[min(k, nxt)].end : toks[max(k, nxt)].start]
+                    if len(gap) > 6 or gap.strip() not in (",", "and", ", and", "&"):
+                        break
+                    if not listed(nxt):
+                        break
+                    seen.add(nxt)
+                    out.append(Span(toks[nxt].start, toks[nxt].end, Category.NAME, _LISTED, NAME))
+                    k = nxt
+        return out
+
+    def _pair_rescue(self, text: str, toks: list[Token], j: int, mode: CaseMode) -> bool:
+        """An everyday word that is a name counts when a clear surname follows it.
+
+        ("NURSE VIRGINIA SALLESE": "Virginia" alone could be the state.)
+        """
+        if j + 1 >= len(toks) or self._non_name(toks[j]) or not self._w.is_name(toks[j].low):
+            return False
+        nxt = toks[j + 1]
+        return (
+            self._gap_ok(text, toks[j], nxt)
+            and self._ok_medium(nxt, mode)
+            and not self._w.is_english(nxt.low)
+        )
+
+    def _before(self, text: str, toks: list[Token], i: int, mode: CaseMode, add: AddFn) -> None:
+        """Walk back over the name before a credential or a verb ("J. Smith, RN", "X aware")."""
+        if i == 0:
+            return
+        k = i - 1
+        gap = text[toks[k].end : toks[i].start]
+        if gap.strip(" ,-()") or len(gap) > 3:
+            return
+        strict = toks[i].low in AFTER_WORDS
+        start = k
+        while start >= 0 and i - start <= 4:
+            t = toks[start]
+            if not (self._is_initial(text, t) or self._ok_medium(t, mode)):
+                break
+            # Before a plain verb ("aware") everyday words are too risky: names only.
+            if strict and not self._is_initial(text, t) and self._w.is_english(t.low):
+                break
+            if start < k and not self._gap_ok(text, t, toks[start + 1]):
+                break
+            start -= 1
+        if start + 1 <= k:
+            add(start + 1, k + 1, _MEDIUM if not strict else _AFTER)
+
+    def _lexicon_hits(
+        self, text: str, toks: list[Token], i: int, mode: CaseMode, add: AddFn
+    ) -> None:
+        """Pairs first+last from the lexicons, and names that have no everyday reading."""
+        w = self._w
+        tok = toks[i]
+        if self._non_name(tok) or len(tok.text) < 2:
+            return
+        if mode is CaseMode.MIXED and not tok.text[0].isupper():
+            return
+        eng = w.is_english(tok.low)
+        if w.first_rank(tok.low) <= 3000 and i + 1 < len(toks):
+            nxt = toks[i + 1]
+            if (
+                self._gap_ok(text, tok, nxt)
+                and w.last_rank(nxt.low) < 10**9
+                and not self._non_name(nxt)
+                and (mode is not CaseMode.MIXED or nxt.text[0].isupper())
+            ):
+                nxt_eng = w.is_english(nxt.low)
+                titled = mode is CaseMode.MIXED
+                if (not eng and not nxt_eng) or (titled and not (eng and nxt_eng)):
+                    add(i, i + 2, _PAIR)
+                    return
+        # Alone, a name must have no everyday reading at all ("Healey", not "Tan" or "Prior"),
+        # unless mixed-case writing capitalises it mid-sentence and its name sense dominates
+        # ("Hannah", not "Will").
+        if len(tok.text) < 3 or not w.is_name(tok.low):
+            return
+        if w.is_word(tok.low) and (mode is not CaseMode.MIXED or w.is_english(tok.low)):
+            return
+        if mode is CaseMode.MIXED and tok.text.isupper() and len(tok.text) <= 4:
+            return  # an acronym in mixed-case text
+        if mode is CaseMode.MIXED:
+            # Capitalised mid-sentence (sentence starts are capitalised anyway).
+            before = text[max(0, tok.start - 3) : tok.start].rstrip(" \t")
+            if not before or before[-1] in ".!?:\n":
+                # A sentence start proves nothing; a name with no everyday reading still counts
+                # ("Tomomi is from ..."), more weakly; so does a name-first word ("David")
+                # opening a sentence that goes on in lower case or as a speaker label ("John:").
+                if tok.text.isupper() or w.is_english(tok.low):
+                    return
+                after = text[tok.end : tok.end + 2]
+                first_name = w.first_rank(tok.low) <= min(1000, w.last_rank(tok.low))
+                if w.is_word(tok.low) and not (
+                    first_name and (after[:1] == ":" or (after[:1] == " " and after[1:2].islower()))
+                ):
+                    return
+                add(i, i + 1, _SINGLE_START)
+                return
+            add(i, i + 1, _SINGLE)
+        elif w.first_rank(tok.low) <= _SINGLE_FIRST_RANK:
+            # Without case evidence only well-known first names stand alone ("SUSAN").
+            add(i, i + 1, _SINGLE)
+
+    def _signoffs(self, text: str, toks: list[Token], mode: CaseMode) -> list[Span]:
+        """Short segments on their own (line or wide gap) made of names: signatures."""
+        out: list[Span] = []
+        w = self._w
+        starts = [t.start for t in toks]
+        for a, b in _segments(text):
+            lo = bisect_left(starts, a)
+            hi = bisect_left(starts, b)
+            seg = toks[lo:hi]
+            if not 2 <= len(seg) <= 4 or seg[-1].end > b:
+                continue
+            if any(ch not in " .-,'\u2019" for ch in _between(text, seg, a, b)):
+                continue
+            good = all(self._is_initial(text, t) or self._ok_medium(t, mode) for t in seg)
+            named = any(w.is_name(t.low) and not w.is_english(t.low) for t in seg)
+            if good and named:
+                out.append(Span(seg[0].start, seg[-1].end, Category.NAME, _SIGNOFF, NAME))
+        return out
+
+    def find_batch(self, texts: Sequence[str]) -> list[list[Span]]:
+        """Return the spans of each text."""
+        return [self.find(t) for t in texts]
+
+
+#: A piece of a line between newlines / runs of 3+ blanks (linear: the lookahead is bounded).
+_SEGMENT_RE = re.compile(r"(?:(?![ \t]{3,})[^\n])+")
+_MAX_SIGNOFF_CHARS = 60
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    """Return (start, end) of the short stripped pieces of ``text`` (signature candidates)."""
+    out = []
+    for m in _SEGMENT_RE.finditer(text):
+        a, b = m.span()
+        if b - a > _MAX_SIGNOFF_CHARS + 6:
+            continue
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if 0 < b - a <= _MAX_SIGNOFF_CHARS:
+            out.append((a, b))
+    return out
+
+
+def _between(text: str, seg: list[Token], a: int, b: int) -> str:
+    """Return what separates the tokens of ``seg`` inside ``text[a:b]``."""
+    out = [text[a : seg[0].start]]
+    for left, right in itertools.pairwise(seg):
+        out.append(text[left.end : right.start])
+    out.append(text[seg[-1].end : b])
+    return "".join(out)
+
+
+@register(NAME)
+def _factory(settings: Settings) -> NameContextRecognizer:
+    del settings  # the tier has no settings yet; the signature is the registry's contract
+    return NameContextRecognizer(default_word_classes())

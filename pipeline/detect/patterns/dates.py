@@ -1,0 +1,253 @@
+"""Dates: every element but the year is PHI (Safe Harbor C).
+
+Numeric dates with a year (``3/4/19``, ``03-04-2019``, ``04.03.2019``), ISO dates (with an
+optional time), month/day without a year (``10/12``, common in ICU notes), month names in English
+and Spanish (``March 4th``, ``4 Mar 2019``, ``Mar. 4, 2019``, ``22 de mayo de 2010``), month and
+year (``October 2005``) and ordinal days (``on the 4th``). Every candidate is checked to be a real
+calendar date; month/day candidates also pass the clinical filters (``BP 120/80``, ``10/12 mg``).
+Times alone and bare years are not dates here (the year is not PHI).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.detect.patterns.clinical import in_number_chain, unit_follows, vital_precedes
+from pipeline.detect.patterns.engine import Hit, PatternSpec
+from pipeline.detect.taxonomy import Category
+from pipeline.detect.validators import expand_year, real_date
+
+_MONTHS_EN = {
+    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4,
+    "april": 4, "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8,
+    "sep": 9, "sept": 9, "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11,
+    "dec": 12, "december": 12,
+}  # fmt: skip
+_MONTHS_ES = {
+    "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
+    "agosto": 8, "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11,
+    "diciembre": 12,
+}  # fmt: skip
+MONTH_NUMBER = {**_MONTHS_EN, **_MONTHS_ES}
+
+_MON = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_MES = (
+    r"(?:enero|febrero|marzo|abril|mayo|junio|julio|agosto|se(?:p)?tiembre|octubre|noviembre|"
+    r"diciembre)"
+)
+_ORD = r"(?:st|nd|rd|th|º|ª)?"
+_YEAR = r"(?:\d{4}|'\d{2})\b"
+
+# Words after which a bare month/day is very likely a date.
+_DATE_CUES = frozenset(
+    (
+        "on", "since", "from", "until", "till", "thru", "through", "date", "dated", "admitted",
+        "adm", "d/c", "d/c'd", "dc'd", "discharged", "discharge", "last", "by", "started",
+        "born", "dob", "dos", "doa", "began", "before", "after", "surgery", "placed", "seen",
+        "visit", "f/u", "followup", "follow-up", "appt", "during", "end", "start", "beginning",
+        "arrive", "arrived", "post", "s/p", "@", "mon", "monday", "tue", "tuesday", "wed",
+        "wednesday", "thu", "thursday", "fri", "friday", "sat", "saturday", "sun", "sunday"
+    )
+)  # fmt: skip
+_CUE_TOKEN = re.compile(r"[a-z/'@-]+")
+
+
+def date_cue(text: str, start: int) -> str | None:
+    """Return the date cue word right before ``start`` ("on 10/12", "since 3/4"), if any."""
+    window = text[max(0, start - 16) : start].lower()
+    if window.rstrip(" ,:.(")[-1:].isdigit():
+        return None
+    tokens = _CUE_TOKEN.findall(window)
+    word = tokens[-1].strip("-'") if tokens else ""
+    return word if word in _DATE_CUES else None
+
+
+_NUM3 = re.compile(r"(\d+)\D+(\d+)\D+(\d+)")
+
+
+def _numeric_with_year(text: str, start: int, end: int) -> Hit | None:
+    """``m/d/y`` or ``d/m/y`` with one separator kind; either reading must be a real date."""
+    value = text[start:end]
+    if in_number_chain(text, start, end) or unit_follows(text, end):
+        return None
+    seps = {ch for ch in value if not ch.isdigit()}
+    if len(seps) != 1:
+        return None
+    parts = _NUM3.match(value)
+    if parts is None:
+        return None
+    a, b, y = (int(p) for p in parts.groups())
+    year = expand_year(y, len(parts.group(3)))
+    if not (real_date(year, a, b) or real_date(year, b, a)):
+        return None
+    score = 0.95 if len(parts.group(3)) == 4 else 0.85
+    if "." in seps and len(parts.group(3)) == 2:
+        score = 0.6  # "1.2.10" may be a version or a lab chain
+    return start, end, Category.DATE, score
+
+
+def _iso(text: str, start: int, end: int) -> Hit | None:
+    """``yyyy-mm-dd`` (or ``/``, ``.``), optionally with a time."""
+    if in_number_chain(text, start, end):
+        return None
+    parts = _NUM3.match(text[start:end])
+    if parts is None:
+        return None
+    y, m, d = (int(p) for p in parts.groups())
+    if not real_date(y, m, d):
+        return None
+    return start, end, Category.DATE, 0.95
+
+
+_FRACTION_DENOMINATORS = frozenset((2, 3, 4, 8))
+
+
+# Ratios that are lab titers ("ANA 1/40", "RPR 1/64"), not month/year.
+_TITERS = frozenset((16, 20, 32, 40, 64, 80))
+
+
+def _month_day(text: str, start: int, end: int) -> Hit | None:
+    """``10/12`` (month/day) or ``5/97`` (month/year), unless it reads as a measurement.
+
+    Without a date cue before it, a candidate is rejected when it looks like a grade or score
+    (``5/5``, ``4/5``, ``8/10``), a fraction (``1/2``, ``3/4``), a titer (``1/40``) or one end
+    of a range (``4-6/2-4``). Cheap integer checks run first: this is the most frequent
+    candidate in clinical text.
+    """
+    first, _, second = text[start:end].partition("/")
+    m, d = int(first), int(second)
+    month_year = len(second) == 4 or d > 31
+    if not month_year and not real_date(None, m, d):
+        return None
+    if in_number_chain(text, start, end) or (
+        start >= 2
+        and text[start - 1] == "-"
+        and text[start - 2].isdigit()
+        and "/" not in text[max(0, start - 7) : start - 1]
+    ):
+        return None  # "36/7" in "119/36/7.47"; "4-6/2-4": a range, not "10/12-10/14"
+    cue = date_cue(text, start)
+    if month_year:
+        if m == 1 and d in _TITERS and cue is None:
+            return None
+        year = expand_year(d, len(second))
+        if not 1900 <= year <= 2100:
+            return None
+    elif m == d and cue in (None, "on"):
+        return None  # "5/5" strength, "on 5/5" (CPAP settings), unless a stronger cue
+    elif cue is None and ((d in (5, 10) and m <= d) or (m < d and d in _FRACTION_DENOMINATORS)):
+        return None  # "4/5" motor grade, "8/10" pain score, "1/2" or "3/4" fractions
+    if unit_follows(text, end) or vital_precedes(text, start):
+        return None
+    if month_year:
+        return start, end, Category.DATE, 0.7
+    return start, end, Category.DATE, 0.6 if cue is None else 0.85
+
+
+_DAY = re.compile(r"(\d{1,2})(?:st|nd|rd|th|º|ª)?(?!\d)", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _named_month(text: str, start: int, end: int) -> Hit | None:
+    """A date with a month name: the day (if any) must exist in that month."""
+    value = text[start:end]
+    month = None
+    for word in _WORD.finditer(value):
+        month = MONTH_NUMBER.get(word.group().lower().rstrip("."))
+        if month is not None:
+            break
+    if month is None:
+        return None
+    days = [int(m.group(1)) for m in _DAY.finditer(value)]
+    if days and not real_date(None, month, days[0]):
+        return None
+    if start > 0 and text[start - 1].isdigit():
+        return None
+    score = 0.9 if days else 0.7
+    return start, end, Category.DATE, score
+
+
+_RISKY_BARE = frozenset(("may", "march", "mayo"))
+
+
+def _bare_month(text: str, start: int, end: int) -> Hit | None:
+    """A month name alone ("admitted in September"): weaker evidence, lower score."""
+    if text[start:end].lower() in _RISKY_BARE:
+        return None
+    return start, end, Category.DATE, 0.45
+
+
+_ORDINAL = re.compile(r"\d{1,2}(?:st|nd|rd|th)", re.IGNORECASE)
+
+
+def _ordinal_day(text: str, start: int, end: int) -> Hit | None:
+    """``on the 4th``: the span is the ordinal day only."""
+    found = _ORDINAL.search(text, start, end)
+    if found is None or not 1 <= int(found.group()[:-2]) <= 31:
+        return None
+    return found.start(), found.end(), Category.DATE, 0.6
+
+
+SPECS: tuple[PatternSpec, ...] = (
+    PatternSpec(
+        "date_numeric_pattern.v1",
+        (
+            r"\b\d{1,2}/\d{1,2}/(?:\d{4}|\d{2})\b",
+            r"\b\d{1,2}-\d{1,2}-(?:\d{4}|\d{2})\b",
+            r"\b\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})\b",
+        ),
+        (Category.DATE,),
+        _numeric_with_year,
+    ),
+    PatternSpec(
+        "date_iso_pattern.v1",
+        (r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?\b",),
+        (Category.DATE,),
+        _iso,
+        max_len=48,
+    ),
+    PatternSpec(
+        "date_month_day_pattern.v1",
+        (
+            # The month is checked here already, so "120/80" never reaches Python.
+            r"\b(?:0?[1-9]|1[0-2])/\d{1,2}\b",
+            r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b",
+        ),
+        (Category.DATE,),
+        _month_day,
+    ),
+    PatternSpec(
+        "date_month_name_pattern.v1",
+        (
+            rf"\b{_MON}\b\.?\s{{0,2}}\d{{1,2}}{_ORD}\b(?:,?\s{{0,2}}{_YEAR})?",
+            rf"\b\d{{1,2}}{_ORD}\s{{0,2}}(?:of\s{{1,2}})?{_MON}\b\.?(?:,?\s{{0,2}}{_YEAR})?",
+            rf"\b\d{{1,2}}-{_MON}-(?:\d{{4}}|\d{{2}})\b",
+            rf"\b{_MON}\b\.?,?\s{{0,2}}(?:of\s{{1,2}})?\d{{4}}\b",
+            rf"\b\d{{1,2}}{_ORD}\s{{1,2}}de\s{{1,2}}{_MES}\b(?:\s{{1,2}}del?\s{{1,2}}\d{{4}}\b)?",
+            rf"\b{_MES}\s{{1,2}}(?:del?\s{{1,2}})?\d{{4}}\b",
+        ),
+        (Category.DATE,),
+        _named_month,
+        max_len=48,
+    ),
+    PatternSpec(
+        "date_month_only_pattern.v1",
+        (
+            r"\b(?:january|february|march|april|may|june|july|august|september|sept|october|"
+            r"november|december|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|"
+            r"octubre|noviembre|diciembre)\b",
+        ),
+        (Category.DATE,),
+        _bare_month,
+    ),
+    PatternSpec(
+        "date_ordinal_day_pattern.v1",
+        (r"\b(?:on|of|since|until|by|from|before|after)\s{1,2}the\s{1,2}\d{1,2}(?:st|nd|rd|th)\b",),
+        (Category.DATE,),
+        _ordinal_day,
+        max_len=48,
+    ),
+)

@@ -1,0 +1,89 @@
+"""Dates: positives next to near misses (synthetic text only)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.detect.patterns import PatternTier
+from pipeline.detect.taxonomy import Category
+
+
+@lru_cache(maxsize=1)
+def tier() -> PatternTier:
+    return PatternTier.from_settings(Settings())
+
+
+def found(text: str, label: Category) -> set[str]:
+    return {text[s.start : s.end] for s in tier().find(text) if s.label is label}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Seen 3/4/19 in clinic.", "3/4/19"),
+        ("DOB 03/04/2019.", "03/04/2019"),
+        ("Admitted 2019-03-04.", "2019-03-04"),
+        ("When: 2019-03-04 15:25:53 at home", "2019-03-04 15:25:53"),
+        ("Surgery on March 4th.", "March 4th"),
+        ("Seen 4 Mar 2019 by cardiology.", "4 Mar 2019"),
+        ("Seen Mar. 4, 2019 by cardiology.", "Mar. 4, 2019"),
+        ("Visit on the 4th was fine.", "4th"),
+        ("Line placed 10/12, still in.", "10/12"),
+        ("LINE PLACED ON 7/22 IN OR.", "7/22"),
+        ("Fell 14/08/2016 at home.", "14/08/2016"),
+        ("Ingreso el 22 de mayo de 2010.", "22 de mayo de 2010"),
+        ("Diagnosticado en enero de 2004.", "enero de 2004"),
+        ("Mastectomy 11/92, then chemo.", "11/92"),
+        ("Symptoms since October 2005.", "October 2005"),
+        ("Date 3-25-17 noted.", "3-25-17"),
+        ("CXR 4-Mar-2019 clear.", "4-Mar-2019"),
+    ],
+)
+def test_date_positive(text: str, value: str) -> None:
+    assert value in found(text, Category.DATE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ABG 119/36/7.47/27/2 on 40%.",  # blood gas chain
+        "BP 120/80 and HR 72.",
+        "BP 110/7 after bolus.",
+        "Given 10/12 mg overnight.",  # dose
+        "Start 1/2 NS at 100.",  # fraction
+        "Feed at 3/4 strength.",
+        "PS 10/5 tolerated well.",  # ventilator settings
+        "Strength 5/5 bilaterally.",
+        "Pain 8/10 at rest.",
+        "Temp 37.5, K 4.1, pH 7.35.",
+        "Version 1.2.3 installed.",
+        "Meds q4h, x3 doses, 2L NC, 20 mEq KCl.",
+        "Checked at 10:30 and 14:45.",  # times alone
+        "Born in 1947.",  # a bare year is not PHI
+        "Invalid 2/30 and 13/12 values.",
+        "Range 4-6/2-4 noted.",
+        "CO/CI 4.6/2.45 measured.",
+    ],
+)
+def test_date_negative(text: str) -> None:
+    assert found(text, Category.DATE) == set()
+
+
+def test_month_name_alone_is_weak_but_reported() -> None:
+    text = "Moved to rehab in September."
+    spans = [s for s in tier().find(text) if s.label is Category.DATE]
+    assert [text[s.start : s.end] for s in spans] == ["September"]
+    assert spans[0].score < 0.5
+
+
+def test_may_and_march_alone_are_not_dates() -> None:
+    assert found("Pt may march to the bathroom.", Category.DATE) == set()
+
+
+def test_date_cue_raises_score() -> None:
+    cued = [s for s in tier().find("Seen on 10/12.") if s.label is Category.DATE]
+    bare = [s for s in tier().find("Noted 10/12.") if s.label is Category.DATE]
+    assert cued and bare and cued[0].score > bare[0].score
