@@ -191,6 +191,8 @@ class StreamingSettings(BaseModel):
     max_messages: int = Field(default=256, ge=1)
     batch_size: int = Field(default=64, ge=1)
     batch_within_s: float = Field(default=0.02, gt=0)
+    #: How soon a crashed worker's partitions move to another (Faust's default is 60 s).
+    session_timeout_s: float = Field(default=10.0, ge=6.0)
     web_port: int | None = None
 
 

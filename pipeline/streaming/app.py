@@ -144,6 +144,8 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         web_port=s.web_port or 6066,
         web_bind="127.0.0.1",
         broker_commit_every=s.batch_size,
+        broker_session_timeout=s.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, s.session_timeout_s / 4),
         broker_commit_interval=1.0,
         **_faust_broker_kwargs(settings),
     )
@@ -166,33 +168,69 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         for out in outs:
             await topic(out.topic).send(key=out.key, value=out.value)
 
+    # Every stage that can answer a request (deid and route with a blocked or quarantined
+    # completion, provider with the provider's) shares one ledger, so a replayed record never
+    # answers its request twice.
+    ledger = CompletionLedger(settings.kafka, t.completions)
+    scanned: dict[str, frozenset[Any]] = {}
+    catch_up_lock = asyncio.Lock()
+
+    async def caught_up() -> None:
+        # The lock makes a second agent wait for a catch-up in flight instead of skipping it.
+        async with catch_up_lock:
+            assignment = frozenset(app.consumer.assignment())
+            if scanned.get("assignment") != assignment:
+                # Partitions moved: read every completion acknowledged before we took over.
+                await asyncio.get_running_loop().run_in_executor(None, ledger.catch_up)
+                scanned["assignment"] = assignment
+
+    def unanswered(outs: list[Out]) -> list[Out]:
+        """Drop the outputs of a request whose completion is already written (a replay)."""
+        answers = [o for o in outs if o.topic == t.completions]
+        if not answers:
+            return outs
+        request_id = answers[0].key.decode("utf-8", "replace")
+        if ledger.seen(request_id):
+            return []
+        ledger.add(request_id)
+        return outs
+
     if "detect" in stages:
 
         @app.agent(topic(t.raw), name="detect")
         async def detect_agent(stream: Any) -> None:
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+                await caught_up()
                 for outs in detect_batch(runtime, _items(events)):
-                    await send_all(outs)
+                    await send_all(unanswered(outs))
 
     if "deid" in stages:
 
         @app.agent(topic(t.detected), name="deid")
         async def deid_agent(stream: Any) -> None:
             async for event in stream.events():
-                await send_all(deid_record(runtime, bytes(event.value or b""), _origin(event)))
+                await caught_up()
+                outs = deid_record(runtime, bytes(event.value or b""), _origin(event))
+                await send_all(unanswered(outs))
 
     if "route" in stages:
 
         @app.agent(topic(t.deidentified), name="route")
         async def route_agent(stream: Any) -> None:
             async for event in stream.events():
-                await send_all(route_record(runtime, bytes(event.value or b""), _origin(event)))
+                await caught_up()
+                outs = route_record(runtime, bytes(event.value or b""), _origin(event))
+                await send_all(unanswered(outs))
 
     if "provider" in stages:
         provider_topics = [runtime.provider_topic(p.name) for p in runtime.policy.providers]
-        ledger = CompletionLedger(settings.kafka, t.completions)
-        scanned: dict[str, frozenset[Any]] = {}
         wal = WriteAheadProducer(settings)
+
+        def close_wal(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+            # Flush the write-ahead producer on a clean stop (faust flushes only its own).
+            wal.close()
+
+        app.on_before_shutdown.connect(close_wal)
 
         @app.agent(
             app.topic(
@@ -206,11 +244,7 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         )
         async def provider_agent(stream: Any) -> None:
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                assignment = frozenset(app.consumer.assignment())
-                if scanned.get("assignment") != assignment:
-                    # Partitions moved: read every completion acknowledged before we took over.
-                    scanned["assignment"] = assignment
-                    await asyncio.get_running_loop().run_in_executor(None, ledger.catch_up)
+                await caught_up()
                 for outs in await call_provider_batch(runtime, _items(events), ledger, wal):
                     await send_all(outs)
 

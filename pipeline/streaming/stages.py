@@ -19,7 +19,7 @@ from typing import Any
 from pipeline.deid.context import Scope
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Detection, Span
-from pipeline.errors import InvalidInputError, PolicyError
+from pipeline.errors import InvalidInputError, PipelineError, PolicyError
 from pipeline.policy import Action, Decision, DetectionSummary, RequestMeta, decide
 from pipeline.serde import RecordType
 from pipeline.streaming.records import (
@@ -92,6 +92,45 @@ def validate_prompt(rt: Runtime, request: Mapping[str, Any]) -> None:
     provider = request.get("target_provider")
     if provider is not None and rt.policy.provider(provider) is None:
         raise PolicyError("request names an unknown provider", reason="unknown_provider")
+
+
+def _reject(rt: Runtime, origin: Origin, exc: BaseException, req: Record | None) -> list[Out]:
+    """Dead-letter a prompt the detect stage refuses, and answer its client if it is readable.
+
+    An unknown tenant or provider is also parked in the quarantine topic (metadata only): it
+    is quarantined, never guessed. The client gets a terminal completion with the reason, so
+    it does not wait for an answer that will never come.
+    """
+    outs = _dlq(rt, "detect", origin, exc, req)
+    if req is None:
+        return outs
+    reason = exc.reason if isinstance(exc, PipelineError) else "unexpected_error"
+    if isinstance(exc, PolicyError):
+        record = {
+            **ident(req),
+            "messages": [],
+            "reason_code": reason,
+            "policy_decision": "quarantine",
+            "policy_version": rt.policy.version,
+            "target_provider": req.get("target_provider"),
+            "model": req.get("model"),
+            "phi_present": False,
+            "phi_categories": {},
+            "detector_version": None,
+            "created_at": req["created_at"],
+            "quarantined_at": rt.clock(),
+        }
+        outs.append(
+            Out(
+                rt.settings.topics.quarantine,
+                partition_key(req),
+                rt.codec.encode(RecordType.QUARANTINED_PROMPT, record),
+            )
+        )
+        outs.append(_terminal_completion(rt, req, "quarantined", reason, None))
+    else:
+        outs.append(_terminal_completion(rt, req, "error", reason, None))
+    return outs
 
 
 def _coverage_records(detections: Sequence[Detection]) -> list[Record]:
@@ -195,7 +234,7 @@ def detect_batch(rt: Runtime, items: Sequence[tuple[bytes, Origin]]) -> list[lis
             validate_prompt(rt, req)
             good.append((i, req))
         except Exception as exc:
-            results[i] = _dlq(rt, "detect", origin, exc, req)
+            results[i] = _reject(rt, origin, exc, req)
     texts = [str(m["content"]) for _, req in good for m in req["messages"]]
     try:
         flat: list[Detection] | None = detector.detect_full_batch(texts)

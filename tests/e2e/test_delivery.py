@@ -1,0 +1,103 @@
+"""Delivery: a worker SIGKILLed mid-stream and restarted loses no prompt and duplicates no
+completion.
+
+The worker is a real subprocess (``python -m pipeline.cli worker``). The provider answers
+slowly and the worker takes small batches, so completions trickle out; once some (not all)
+are on the topic the whole process group gets SIGKILL: no shutdown hook, no producer flush,
+no offset commit. A second worker with the same app id (consumer group) takes over. After it
+has committed every input topic to its end, the completions topic must hold exactly one
+completion per prompt. Provider calls may repeat (at-least-once); completions may not.
+
+Most of this test's time is the second worker waiting in JoinGroup for the dead member's
+session to expire (Faust's default ``broker_session_timeout`` is 60 s).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Pipeline, SubprocessWorker, start_pipeline, wait_until
+
+N = 40
+LATENCY_MS = 400
+CANARY_NAME = "Octavia Brimblecombe"
+CANARY_PHONE = "617-555-0162"
+
+
+@pytest.fixture(scope="module")
+def slow(
+    kafka_bootstrap: str, e2e_key_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    """A pipeline with no worker yet, small batches and a slow provider."""
+    pipe = start_pipeline(
+        kafka_bootstrap,
+        e2e_key_file,
+        tmp_path_factory.mktemp("e2e-delivery"),
+        in_process=False,
+        batch_size=4,
+        timeout_s=10.0,
+    )
+    pipe.server.set_latency(LATENCY_MS)
+    try:
+        yield pipe
+    finally:
+        pipe.close()
+
+
+def _completion_keys(pipe: Pipeline) -> list[str]:
+    return [(m.key() or b"").decode() for m in pipe.read(pipe.settings.topics.completions)]
+
+
+def test_sigkill_mid_stream_loses_nothing_and_duplicates_no_completion(
+    slow: Pipeline, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "worker.log"
+    first = SubprocessWorker(slow.settings, log_file).start()
+    slow.worker = first
+    ids, expected = [], {}
+    for i in range(N):
+        # raw (BAA), de-identified (no BAA) and blocked (answered by the deid stage) routes
+        tenant = "clinic-a" if i % 4 == 0 else "analytics-b"
+        prompt = f"Mr. {CANARY_NAME} (call {CANARY_PHONE}) asks about follow-up {i}."
+        if i % 8 == 1:
+            tenant, prompt = "clinic-a", f"{prompt} SSN 512-73-{4000 + i}."
+        rid = slow.producer.send(prompt, tenant=tenant, request_id=str(uuid.uuid4()))
+        ids.append(rid)
+        expected[rid] = "blocked" if i % 8 == 1 else "ok"
+    slow.producer.flush()
+
+    wait_until("the first completions", lambda: len(_completion_keys(slow)) >= N // 5, 120.0)
+    first.kill()
+    done_at_kill = len(_completion_keys(slow))
+    assert 0 < done_at_kill < N, "the kill must land mid-stream for this test to mean anything"
+
+    second = SubprocessWorker(slow.settings, log_file).start()
+    slow.worker = second
+    wait_until("every prompt answered", lambda: set(ids) <= set(_completion_keys(slow)), 180.0)
+    wait_until("every input topic committed to its end", slow.drained, 60.0)
+
+    counts = slow.completion_counts()
+    assert set(counts) == set(ids), "no completion lost, none invented"
+    duplicated = {rid: n for rid, n in counts.items() if n != 1}
+    assert not duplicated, f"{len(duplicated)} request ids have more than one completion"
+    assert {rid: slow.wait(rid)["status"] for rid in ids} == expected
+    # Calls are at-least-once: the server may have seen a request twice, never zero times.
+    called = {rid for rid, status in expected.items() if status == "ok"}
+    assert all(slow.server.attempts(rid) >= 1 for rid in called)
+    assert not [rid for rid in set(ids) - called if slow.server.attempts(rid)]
+    started = [e for e in slow.records("audit") if e["stage"] == "provider_call_started"]
+    assert {e["request_id"] for e in started} == called
+    # Write-ahead held through the crash: every HTTP call, the killed worker's included, has
+    # its own provider_call_started (no retries here: one call is one HTTP request).
+    for rid in called:
+        calls = slow.server.attempts(rid)
+        assert sum(1 for e in started if e["request_id"] == rid) >= calls
+    # The worker's own output (both runs) never held the synthetic PHI.
+    logged = log_file.read_text(encoding="utf-8", errors="replace")
+    assert logged.count("worker starting") == 2  # both runs logged (the scan is not vacuous)
+    assert CANARY_NAME not in logged
+    assert CANARY_PHONE not in logged
