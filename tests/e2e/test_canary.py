@@ -10,11 +10,17 @@ scanned for the canaries. Only the raw prompt topic may hold them in clear.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from pipeline.audit.canary import scan_archive
+from pipeline.audit.storage import LocalDirectoryStorage
 from pipeline.serde import RecordType
-from tests.e2e.harness import Pipeline, wait_until
+from tests.e2e.harness import Pipeline, settings_env, wait_until
 
 # Unique synthetic identifiers; none of them may appear outside phi.prompts.raw.
 CANARY_NAME = "Evander Pallisgrove"
@@ -46,7 +52,10 @@ def _leaks(data: bytes | str) -> list[str]:
 
 
 def test_canary_phi_never_leaves_the_raw_topic(
-    pipeline: Pipeline, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    pipeline: Pipeline,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     sent = {
@@ -120,7 +129,38 @@ def test_canary_phi_never_leaves_the_raw_topic(
     out, err = capfd.readouterr()
     assert not _leaks(out + err)
 
-    # 4. The sealed completion of the raw route still decrypts for a key holder.
+    # 4. The audit archive (what an auditor keeps for six years) holds none of them either,
+    #    and it verifies.
+    archive, key = tmp_path / "archive", tmp_path / "audit-signing.pem"
+    env = {**os.environ, **settings_env(pipeline.settings)}
+    cli = [sys.executable, "-m", "pipeline.cli", "audit"]
+    subprocess.run([*cli, "keygen", "--private", str(key)], env=env, check=True, timeout=60)
+    archived = subprocess.run(
+        [
+            *cli,
+            "archive",
+            "--archive-dir",
+            str(archive),
+            "--signing-key",
+            str(key),
+            "--stop-at-end",
+        ],
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    assert not _leaks(archived.stdout + archived.stderr)
+    storage = LocalDirectoryStorage(archive)
+    assert any(name.endswith(".avro") for name in storage.list())
+    assert scan_archive(storage, CANARIES) == []
+    verified = subprocess.run(
+        [*cli, "verify", str(archive)], env=env, timeout=120, capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stdout[-2000:]
+    assert not _leaks(verified.stdout + verified.stderr)
+
+    # 5. The sealed completion of the raw route still decrypts for a key holder.
     assert CANARY_NAME in pipeline.wait(sent["raw"])["completion"]
     raw_completions = [
         pipeline.runtime.codec.decode(RecordType.COMPLETION, m.value() or b"")
