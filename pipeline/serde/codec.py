@@ -90,11 +90,14 @@ class AvroCodec:
                 never the value), or the registry refused or could not be reached.
         """
         info = self.schemas.get(record_type)
-        _check_record(info, record)
+        _check_shape(info, record)
         buffer = io.BytesIO()
         try:
             schemaless_writer(buffer, info.parsed, record, strict_allow_default=True)
         except Exception as exc:  # fastavro raises many kinds; see module doc
+            # The full validation is slow (half the cost of an encode), so it only runs to
+            # name the offending field once the writer has refused the record.
+            _check_record(info, record)
             raise SchemaError(
                 f"{record_type} record could not be encoded ({type(exc).__name__})",
                 reason="invalid_record",
@@ -213,7 +216,8 @@ def build_codec(settings: Settings, *, schemas: SchemaSet | None = None) -> Avro
     return AvroCodec(schemas, registry=registry, topics=settings.topics)
 
 
-def _check_record(info: SchemaInfo, record: Mapping[str, Any]) -> None:
+def _check_shape(info: SchemaInfo, record: Mapping[str, Any]) -> None:
+    """The cheap checks the Avro writer does not make: a mapping, no unknown fields, UUIDs."""
     if not isinstance(record, Mapping):
         raise SchemaError(f"{info.record_type} record must be a mapping", reason="invalid_record")
     extra = len(set(record) - info.field_names)
@@ -222,6 +226,19 @@ def _check_record(info: SchemaInfo, record: Mapping[str, Any]) -> None:
             f"{info.record_type} record has {extra} field(s) not in the schema",
             reason="invalid_record",
         )
+    for name in info.uuid_fields:
+        value = record.get(name)
+        if isinstance(value, str):
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                raise SchemaError(
+                    f"{info.record_type} field {name} is not a UUID", reason="invalid_record"
+                ) from None
+
+
+def _check_record(info: SchemaInfo, record: Mapping[str, Any]) -> None:
+    """Validate the whole record; raise a :class:`SchemaError` naming the fields that fail."""
     try:
         validate(record, info.parsed, raise_errors=True, strict=False)
     except ValidationError as exc:
@@ -235,15 +252,6 @@ def _check_record(info: SchemaInfo, record: Mapping[str, Any]) -> None:
             f"{info.record_type} record does not validate ({type(exc).__name__})",
             reason="invalid_record",
         ) from None
-    for name in info.uuid_fields:
-        value = record.get(name)
-        if isinstance(value, str):
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                raise SchemaError(
-                    f"{info.record_type} field {name} is not a UUID", reason="invalid_record"
-                ) from None
 
 
 def _field_name(path: object) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ import faust
 from faust.types import EventT
 
 from pipeline.config import Settings
-from pipeline.errors import ConfigError
+from pipeline.errors import AuditError, ConfigError
 from pipeline.kafka.admin import TopicSpec
 from pipeline.streaming.ledger import CompletionLedger
 from pipeline.streaming.provider_stage import call_provider_batch
@@ -96,7 +97,11 @@ def _faust_broker_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 class WriteAheadProducer:
-    """A separate confluent-kafka producer (acks=all, idempotent) for write-ahead audit."""
+    """A separate confluent-kafka producer (acks=all, idempotent) for write-ahead audit.
+
+    One daemon thread serves delivery reports, so any number of concurrent provider calls
+    each wait only for their own acknowledgement (about a millisecond on loopback).
+    """
 
     def __init__(self, settings: Settings) -> None:
         from confluent_kafka import Producer
@@ -104,27 +109,41 @@ class WriteAheadProducer:
         conf: dict[str, str | bool | int] = dict(settings.kafka.librdkafka_config())
         conf.update({"acks": "all", "enable.idempotence": True, "linger.ms": 0})
         self._producer = Producer(conf)
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="wal-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
 
     async def __call__(self, out: Out) -> None:
-        """Produce ``out`` and return when the broker acknowledged it."""
+        """Produce ``out`` and return when the broker acknowledged it.
+
+        Raises:
+            AuditError: the broker did not acknowledge the record (the call must not happen).
+        """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
 
-        def on_delivery(err: object, _msg: object) -> None:
-            if err is not None:
-                loop.call_soon_threadsafe(
-                    done.set_exception, ConfigError("write-ahead audit failed", reason="wal_failed")
-                )
+        def settle(failed: bool) -> None:
+            if done.done():
+                return
+            if failed:
+                done.set_exception(AuditError("write-ahead audit failed", reason="wal_failed"))
             else:
-                loop.call_soon_threadsafe(done.set_result, None)
+                done.set_result(None)
+
+        def on_delivery(err: object, _msg: object) -> None:
+            loop.call_soon_threadsafe(settle, err is not None)
 
         self._producer.produce(out.topic, key=out.key, value=out.value, on_delivery=on_delivery)
-        while not done.done():
-            await loop.run_in_executor(None, self._producer.poll, 0.05)
         await done
 
     def close(self) -> None:
-        """Flush what is left."""
+        """Stop the delivery thread and flush what is left."""
+        self._stop.set()
+        self._poller.join(timeout=5)
         self._producer.flush(10)
 
 

@@ -13,6 +13,17 @@ from pipeline.streaming.runtime import STAGES
 
 log = logging.getLogger(__name__)
 
+#: Third-party loggers held at WARNING in workers unless ``-v`` is given.
+NOISY_LOGGERS = (
+    "aiokafka",
+    "httpcore",
+    "httpx",
+    "presidio-analyzer",
+    "presidio-anonymizer",
+    "faust.transport",
+    "kafka",
+)
+
 
 def configure_worker(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``worker``."""
@@ -51,6 +62,10 @@ def run_worker(args: argparse.Namespace) -> int:
     runtime = build_runtime(settings, stages)
     ensure_topics(settings.kafka, topic_specs(settings, [p.name for p in runtime.policy.providers]))
     app = create_app(settings, runtime, stages)
+    if not args.verbose:
+        # Chatty libraries would build (and drop) dozens of DEBUG records per prompt.
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     log.info("worker starting stages=%s", ",".join(stages))
     Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0

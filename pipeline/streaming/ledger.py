@@ -42,6 +42,10 @@ class CompletionLedger:
         """Record a completion this worker is producing."""
         self._done.add(request_id)
 
+    def forget(self, request_id: str) -> None:
+        """Undo :meth:`add` for a request that will not be answered after all."""
+        self._done.discard(request_id)
+
     def catch_up(self, timeout_s: float = 30.0) -> int:
         """Read the completions topic from where this ledger stopped to the high watermarks.
 

@@ -110,9 +110,17 @@ async def call_provider(
         return _dlq(rt, "provider", origin, exc, rec)
     topic = rt.settings.topics.audit
     fields = _call_fields(rec)
-    await write_ahead(
-        audit_event(rt.codec, topic, "provider_call_started", rec, deterministic=False, **fields)
-    )
+    try:
+        await write_ahead(
+            audit_event(
+                rt.codec, topic, "provider_call_started", rec, deterministic=False, **fields
+            )
+        )
+    except Exception as exc:
+        # No acknowledged write-ahead record, no call: the request is dead-lettered unanswered
+        # (it may be replayed from the DLQ once the audit topic is healthy).
+        ledger.forget(rid)
+        return _dlq(rt, "provider", origin, exc, rec)
     request = ChatRequest(
         model=str(rec["model"]),
         messages=tuple(ChatMessage(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
