@@ -1,0 +1,1 @@
+"""Data files of de-identification (pools, ZIP3 list)."""

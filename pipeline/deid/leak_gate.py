@@ -1,0 +1,176 @@
+"""The leak gate: de-identified text is scanned again, and residual PHI fails closed.
+
+Two checks, both on the output only:
+
+* the detector runs over the de-identified text; a span that is not inside one of our own
+  replacements (a surrogate, tag, generalised value or token we inserted) is residual PHI;
+* every original value we replaced is searched for verbatim outside our replacements (and, for
+  names, each name word): the same identifier written again elsewhere and missed by detection.
+
+A failing record must be quarantined with the reason code, never forwarded. The report holds
+offsets and labels only, never text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipeline.deid.names import KEEP_WORDS
+from pipeline.detect.taxonomy import Category
+from pipeline.detect.types import Span
+from pipeline.errors import safe_reason
+
+#: Words a residual span may add around one of our replacements without being PHI itself.
+_CONTEXT_WORDS = KEEP_WORDS | frozenset({"or", "older", "over", "year", "years", "old", "y", "o"})
+
+PASS = "pass"  # noqa: S105 - a verdict, not a password
+FAIL = "fail"
+
+
+class SpanDetector(Protocol):
+    """What de-identification needs from detection (``pipeline.detect.Detector`` provides it)."""
+
+    def detect(self, text: str) -> Any:
+        """Return the PHI spans of ``text`` (a list of spans, or an object with ``.spans``)."""
+        ...
+
+
+def spans_of(result: Any) -> list[Span]:
+    """Accept either a list of spans or a ``Detection`` (``.spans``)."""
+    spans = getattr(result, "spans", result)
+    return list(spans)
+
+
+@dataclass(frozen=True)
+class Residual:
+    """One residual finding: where (output offsets), what label, which check."""
+
+    start: int
+    end: int
+    label: str
+    check: str
+
+    def to_json(self) -> dict[str, object]:
+        """Offsets and labels only."""
+        return {"start": self.start, "end": self.end, "label": self.label, "check": self.check}
+
+
+@dataclass(frozen=True)
+class LeakReport:
+    """The gate's verdict: ``status`` is ``"pass"`` or ``"fail"``; ``reason`` a code on failure."""
+
+    status: str
+    reason: str | None = None
+    residual: tuple[Residual, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """True when the record may be forwarded."""
+        return self.status == PASS
+
+
+@dataclass(frozen=True)
+class Original:
+    """A replaced value, kept only in memory for the verbatim check."""
+
+    label: str
+    value: str
+    operator: str
+
+
+class LeakGate:
+    """Re-scan de-identified text; fail closed on residual PHI."""
+
+    def __init__(
+        self,
+        detector: SpanDetector | None,
+        *,
+        min_value_chars: int = 4,
+        name_words: bool = True,
+    ) -> None:
+        """Configure the gate.
+
+        Args:
+            detector: re-scans the output; ``None`` leaves only the verbatim check, and the
+                report says ``detector_unavailable`` (a failure: the gate cannot vouch).
+            min_value_chars: originals shorter than this are not searched verbatim (a two-digit
+                day would match everywhere).
+            name_words: also search each word (4+ letters) of replaced names.
+        """
+        self._detector = detector
+        self._min = min_value_chars
+        self._name_words = name_words
+
+    def check(
+        self,
+        output: str,
+        ours: Sequence[tuple[int, int]],
+        originals: Sequence[Original] = (),
+    ) -> LeakReport:
+        """Check ``output``.
+
+        Args:
+            output: the de-identified text.
+            ours: output ranges we inserted (replacements).
+            originals: the values that were replaced.
+        """
+        residual: list[Residual] = []
+        reason: str | None = None
+        if self._detector is None:
+            reason = "detector_unavailable"
+        else:
+            try:
+                found = spans_of(self._detector.detect(output))
+            except Exception as exc:  # any detector failure fails closed
+                return LeakReport(FAIL, f"detector_failed:{safe_reason(exc)}")
+            for span in found:
+                if not self._is_ours(output, span.start, span.end, ours):
+                    residual.append(Residual(span.start, span.end, span.label.value, "detector"))
+            if residual:
+                reason = "residual_phi"
+        verbatim = self._verbatim(output, ours, originals)
+        if verbatim:
+            residual.extend(verbatim)
+            reason = reason or "original_in_output"
+        if reason is None:
+            return LeakReport(PASS)
+        return LeakReport(FAIL, reason, tuple(residual))
+
+    @staticmethod
+    def _is_ours(output: str, start: int, end: int, ours: Sequence[tuple[int, int]]) -> bool:
+        covered = [False] * (end - start)
+        for a, b in ours:
+            for i in range(max(a, start), min(b, end)):
+                covered[i - start] = True
+        outside = "".join(" " if c else output[start + i] for i, c in enumerate(covered))
+        words = re.findall(r"\w+", outside)
+        return all(w.casefold().rstrip(".") in _CONTEXT_WORDS for w in words)
+
+    def _verbatim(
+        self, output: str, ours: Sequence[tuple[int, int]], originals: Sequence[Original]
+    ) -> list[Residual]:
+        # value -> (label, case-insensitive?)
+        needles: dict[str, tuple[str, bool]] = {}
+        for orig in originals:
+            if orig.operator.startswith("generalise"):
+                continue  # a year, ZIP3 or age <= 89 stays on purpose
+            value = orig.value.strip()
+            if len(value) >= self._min and any(c.isalnum() for c in value):
+                needles.setdefault(value, (orig.label, True))
+            if self._name_words and orig.label == Category.NAME:
+                # Name words as written (and in capitals): "Rose" the person, not "rose".
+                for word in re.findall(r"[^\W\d_]{4,}", value):
+                    if word.casefold() not in KEEP_WORDS:
+                        needles.setdefault(word, (orig.label, False))
+                        needles.setdefault(word.upper(), (orig.label, False))
+        found: list[Residual] = []
+        for needle, (label, fold) in needles.items():
+            flags = re.IGNORECASE if fold else 0
+            pattern = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)", flags)
+            for m in pattern.finditer(output):
+                if not any(a <= m.start() and m.end() <= b for a, b in ours):
+                    found.append(Residual(m.start(), m.end(), label, "verbatim"))
+        return found
