@@ -80,6 +80,7 @@ class TopicSettings(BaseModel):
     completions: str = "phi.completions"
     audit: str = "phi.audit"
     dlq: str = "phi.dlq"
+    vault: str = "phi.vault"
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     short_retention_ms: int = 24 * 3600 * 1000

@@ -212,8 +212,31 @@ class Rule(BaseModel):
         return self
 
 
+class Deidentification(BaseModel):
+    """How a tenant's prompts are de-identified, and whether completions are re-identified.
+
+    Attributes:
+        profile: the de-identification profile (``safe_harbor``, ``pseudonymize``, ``redact``);
+            unset means the worker's default (``PHI_DEID__PROFILE``).
+        reidentify_completions: map surrogates in completions back to the original values
+            (through the encrypted vault) for this tenant's consumers. Needs the reversible
+            ``pseudonymize`` profile, whose surrogates the vault records.
+    """
+
+    model_config = _FROZEN
+
+    profile: Literal["safe_harbor", "pseudonymize", "redact"] | None = None
+    reidentify_completions: bool = False
+
+    @model_validator(mode="after")
+    def _reversible_for_reidentification(self) -> Deidentification:
+        if self.reidentify_completions and self.profile != "pseudonymize":
+            raise ValueError("reidentify_completions needs profile: pseudonymize")
+        return self
+
+
 class Tenant(BaseModel):
-    """One tenant: its providers, requirements and rules."""
+    """One tenant: its providers, requirements, rules and de-identification."""
 
     model_config = _FROZEN
 
@@ -224,6 +247,7 @@ class Tenant(BaseModel):
     requirements: Requirements = Field(default_factory=Requirements)
     rules: tuple[Rule, ...] = ()
     default_action: Literal[Action.DEIDENTIFY, Action.BLOCK] = Action.DEIDENTIFY
+    deidentification: Deidentification = Field(default_factory=Deidentification)
 
     @model_validator(mode="after")
     def _providers_allowed(self) -> Tenant:

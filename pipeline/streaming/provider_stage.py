@@ -12,11 +12,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from pipeline.errors import PipelineError, PolicyError
+from pipeline.errors import ConfigError, PipelineError, PolicyError
 from pipeline.providers.base import ChatMessage, ChatRequest, ChatResponse
 from pipeline.serde import RecordType
 from pipeline.streaming.ledger import CompletionLedger
-from pipeline.streaming.records import Origin, Out, audit_event, open_messages, seal_text
+from pipeline.streaming.records import (
+    Origin,
+    Out,
+    audit_event,
+    open_messages,
+    open_ref,
+    seal_text,
+)
 from pipeline.streaming.runtime import Runtime
 from pipeline.streaming.stages import Record, _dlq, ident
 
@@ -39,6 +46,24 @@ def _call_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def reidentify(rt: Runtime, rec: Mapping[str, Any], text: str) -> str | None:
+    """Map the scope's surrogates in ``text`` back to the originals, if the tenant may.
+
+    Returns ``None`` when the request is not re-identified.
+    """
+    tenant = rt.policy.tenant(str(rec["tenant"]))
+    ref = rec.get("vault_ref")
+    if tenant is None or not tenant.deidentification.reidentify_completions or not ref:
+        return None
+    if rt.vault is None:
+        raise ConfigError("a re-identifying tenant needs the vault", reason="vault_unavailable")
+    scope = open_ref(rt.keyring, str(rec["request_id"]), str(ref))
+    refresh = getattr(rt.vault.store, "refresh", None)
+    if refresh is not None:
+        refresh()  # entries the deid stage (maybe another worker) wrote since
+    return rt.vault.reidentify(text, scope)
+
+
 def _completion(
     rt: Runtime,
     rec: Mapping[str, Any],
@@ -48,7 +73,17 @@ def _completion(
 ) -> Out:
     rid = str(rec["request_id"])
     text = response.text if response is not None else None
-    sealed = rec["raw_allowed"] and text is not None
+    restored: str | None = None
+    if text is not None:
+        try:
+            restored = reidentify(rt, rec, text)
+        except Exception as exc:
+            # Never fall back to an answer the tenant did not ask for: report the failure.
+            response, text = None, None
+            error = exc.reason if isinstance(exc, PipelineError) else "reidentification_failed"
+    if restored is not None:
+        text = restored
+    sealed = (rec["raw_allowed"] or restored is not None) and text is not None
     record = {
         **ident(rec),
         "status": "ok" if response is not None else "error",
@@ -58,7 +93,7 @@ def _completion(
             if sealed and text is not None
             else None
         ),
-        "reidentified": False,
+        "reidentified": restored is not None,
         "provider": rec["provider"],
         "model": response.model if response is not None else rec["model"],
         "usage": (

@@ -7,6 +7,7 @@ stage and error class.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,20 @@ def open_text(keyring: Keyring, record: Mapping[str, Any], aad: bytes) -> str:
     """Decrypt an ``EncryptedText`` record (any key id the key provider knows)."""
     ring = keyring.for_key_id(str(record["key_id"]))
     plain = ring.open(bytes(record["nonce"]) + bytes(record["ciphertext"]), aad)
+    return plain.decode("utf-8")
+
+
+def seal_ref(keyring: Keyring, request_id: str, value: str) -> str:
+    """Seal a short value (a vault scope) into an opaque string bound to ``request_id``."""
+    blob = keyring.seal(value.encode("utf-8"), f"ref|{request_id}".encode())
+    return f"{keyring.key_id}:{base64.urlsafe_b64encode(blob).decode('ascii')}"
+
+
+def open_ref(keyring: Keyring, request_id: str, ref: str) -> str:
+    """Reverse :func:`seal_ref`."""
+    key_id, _, data = ref.rpartition(":")
+    blob = base64.urlsafe_b64decode(data.encode("ascii"))
+    plain = keyring.for_key_id(key_id).open(blob, f"ref|{request_id}".encode())
     return plain.decode("utf-8")
 
 

@@ -22,6 +22,7 @@ from pipeline.streaming.records import utcnow
 
 if TYPE_CHECKING:
     from pipeline.deid.engine import Deidentifier
+    from pipeline.deid.vault import Vault
     from pipeline.detect.detector import Detector
     from pipeline.providers.base import ProviderAdapter
 
@@ -40,6 +41,8 @@ class Runtime:
         policy: the validated routing policy.
         detector: the PHI detector (stages ``detect`` and ``deid``'s leak gate).
         deidentifier: the de-identification engine (stage ``deid``).
+        vault: the re-identification vault, when some tenant re-identifies completions
+            (written by ``deid``, read by ``provider``).
         adapters: provider adapters by policy name (stage ``provider``).
         clock: the time source (tests pin it).
     """
@@ -50,6 +53,7 @@ class Runtime:
     policy: Policy
     detector: Detector | None = None
     deidentifier: Deidentifier | None = None
+    vault: Vault | None = None
     adapters: Mapping[str, ProviderAdapter] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
@@ -80,6 +84,24 @@ def load_configured_policy(settings: Settings) -> Policy:
     return load_policy(path)
 
 
+def reidentifying_tenants(policy: Policy) -> list[str]:
+    """Names of the tenants whose completions are re-identified."""
+    return [t.name for t in policy.tenants if t.deidentification.reidentify_completions]
+
+
+def build_vault(settings: Settings, keyring: Keyring) -> Vault:
+    """The vault on its compacted Kafka topic, loaded into memory."""
+    from pipeline.deid.vault import Vault
+    from pipeline.deid.vault_kafka import KafkaVaultStore, ensure_vault_topic
+
+    config = settings.kafka.librdkafka_config()
+    t = settings.topics
+    ensure_vault_topic(config, t.vault, partitions=1, replication_factor=t.replication_factor)
+    store = KafkaVaultStore(config, t.vault)
+    store.load()
+    return Vault(store, keyring, ttl_seconds=settings.deid.vault_ttl_seconds)
+
+
 def build_runtime(
     settings: Settings,
     stages: Collection[str] = STAGES,
@@ -105,10 +127,22 @@ def build_runtime(
 
             detector = Detector.from_settings(settings)
         runtime.detector = detector
+    if reidentifying_tenants(policy) and {"deid", "provider"} & set(stages):
+        runtime.vault = build_vault(settings, keyring)
     if "deid" in stages:
         from pipeline.deid.engine import Deidentifier
+        from pipeline.deid.profiles import TenantPolicy
 
-        runtime.deidentifier = Deidentifier.from_settings(settings, detector=detector)
+        tenants = {
+            t.name: TenantPolicy(
+                profile=t.deidentification.profile or settings.deid.profile,
+                allow_reidentification=t.deidentification.reidentify_completions,
+            )
+            for t in policy.tenants
+        }
+        runtime.deidentifier = Deidentifier.from_settings(
+            settings, detector=detector, vault=runtime.vault, tenants=tenants
+        )
     if "provider" in stages:
         from pipeline.providers.registry import build_adapters
 

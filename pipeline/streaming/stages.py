@@ -30,6 +30,7 @@ from pipeline.streaming.records import (
     open_messages,
     open_text,
     seal_messages,
+    seal_ref,
     seal_text,
 )
 from pipeline.streaming.runtime import Runtime
@@ -475,6 +476,11 @@ def _deidentify(
     if failed:
         return _quarantine(rt, rec, [], counts, decision, "leak_gate_failed", "deid")
     residual = sum(len(r.leak_gate.residual) for r in results)
+    tenant = rt.policy.tenant(str(rec["tenant"]))
+    reidentify = tenant is not None and tenant.deidentification.reidentify_completions
+    # The scope travels sealed, so the provider stage can re-identify the completion from the
+    # vault without the topic ever carrying a patient id in clear.
+    vault_ref = seal_ref(rt.keyring, rid, scope.key()) if reidentify and rt.vault else None
     now = rt.clock()
     record = {
         **ident(rec),
@@ -490,7 +496,7 @@ def _deidentify(
             "detector_version": rec["detector_version"],
         },
         "scope_hash": rec.get("scope_hash"),
-        "vault_ref": None,
+        "vault_ref": vault_ref,
         "detector_version": rec["detector_version"],
         "target_provider": rec.get("target_provider"),
         "model": rec.get("model"),

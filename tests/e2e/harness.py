@@ -78,7 +78,8 @@ def policy_yaml(port: int) -> str:
     Tenants: ``clinic-a`` (raw to the BAA provider for at most 3 names/dates/MRNs, SSN blocks,
     else de-identified to the BAA provider), ``analytics-b`` (always de-identified, to the
     provider without a BAA), ``stranded-d`` (requires a region no provider has: nothing is
-    eligible) and ``ops-e`` (may name the retry providers, used for fault injection).
+    eligible), ``ops-e`` (may name the retry providers, used for fault injection) and ``reid-f``
+    (pseudonymized for the provider without a BAA, completions re-identified).
     """
     endpoint = f"http://127.0.0.1:{port}/v1"
     retry = "\n".join(
@@ -136,6 +137,11 @@ tenants:
     allowed_providers: [{PUBLIC}, {", ".join(RETRY_PROVIDERS)}]
     default_provider: {PUBLIC}
     default_action: deidentify
+  - name: reid-f
+    allowed_providers: [{PUBLIC}]
+    default_provider: {PUBLIC}
+    default_action: deidentify
+    deidentification: {{profile: pseudonymize, reidentify_completions: true}}
 """
 
 
@@ -161,6 +167,7 @@ def e2e_settings(
             completions=f"{p}.completions",
             audit=f"{p}.audit",
             dlq=f"{p}.dlq",
+            vault=f"{p}.vault",
             partitions=3,
         ),
         keys=KeySettings(key_file=key_file),
@@ -194,7 +201,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PHI_STREAMING__BATCH_WITHIN_S": str(s.batch_within_s),
         "PHI_TOPICS__PARTITIONS": str(t.partitions),
     }
-    for role in ("raw", "detected", "deidentified", "quarantine", "completions", "audit", "dlq"):
+    roles = (
+        "raw",
+        "detected",
+        "deidentified",
+        "quarantine",
+        "completions",
+        "audit",
+        "dlq",
+        "vault",
+    )
+    for role in roles:
         env[f"PHI_TOPICS__{role.upper()}"] = str(getattr(t, role))
     env["PHI_TOPICS__PROVIDER_PREFIX"] = t.provider_prefix
     return env

@@ -93,6 +93,31 @@ def test_deidentify_sends_only_deidentified_text_to_a_provider_without_baa(
     assert request["baa_reference_id"] is None
 
 
+def test_reidentified_completion_maps_surrogates_back_for_an_authorised_tenant(
+    pipeline: Pipeline,
+) -> None:
+    prompt = f"Mr. {NAME} asked us to call {PHONE} about his results."
+    rid = pipeline.send(prompt, tenant="reid-f", subject_id="patient-reid-1")
+    completion = pipeline.wait(rid)
+
+    assert completion["status"] == "ok"
+    assert completion["reidentified"] is True
+    # The provider without a BAA saw only surrogates ...
+    (body,) = pipeline.server.bodies(rid)
+    sent = body["messages"][-1]["content"]
+    for value in (NAME, "Quenby", PHONE):
+        assert value not in sent
+    # ... and the consumer holding the keys reads the originals back in the echo.
+    assert NAME in completion["completion"]
+    assert PHONE in completion["completion"]
+    # On the topic the re-identified completion is sealed; nothing travels in clear.
+    value, stored = _stored_completion(pipeline, rid)
+    assert stored["completion"] is None and stored["completion_encrypted"] is not None
+    assert NAME.encode() not in value and b"Quenby" not in value
+    (request,) = [r for r in pipeline.provider_records(PUBLIC) if r["request_id"] == rid]
+    assert request["vault_ref"] and "patient-reid-1" not in request["vault_ref"]
+
+
 def test_block_answers_with_a_blocked_completion_and_parks_metadata_only(
     pipeline: Pipeline,
 ) -> None:

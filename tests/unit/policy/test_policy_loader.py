@@ -105,6 +105,12 @@ def test_policy_demo_version_stable_across_loads():
             MINIMAL + "  - name: t\n    allowed_providers: [p]\n    default_provider: p\n",
             "duplicate tenant",
         ),
+        (
+            MINIMAL
+            + "    deidentification: {profile: safe_harbor, reidentify_completions: true}\n",
+            "pseudonymize",
+        ),
+        (MINIMAL + "    deidentification: {profile: scramble}\n", "profile"),
     ],
 )
 def test_policy_invalid_policies_rejected(text, fragment):
@@ -129,6 +135,20 @@ def test_policy_malformed_yaml_and_non_mapping():
         parse_policy("- just\n- a list\n")
     with pytest.raises(ConfigError):
         parse_policy("!!python/object:os.system {}\n")
+
+
+def test_policy_tenant_deidentification_settings():
+    policy = parse_policy(
+        MINIMAL + "    deidentification: {profile: pseudonymize, reidentify_completions: true}\n"
+    )
+    tenant = policy.tenant("t")
+    assert tenant is not None
+    assert tenant.deidentification.profile == "pseudonymize"
+    assert tenant.deidentification.reidentify_completions is True
+    default = parse_policy(MINIMAL).tenant("t")
+    assert default is not None
+    assert default.deidentification.profile is None
+    assert default.deidentification.reidentify_completions is False
 
 
 def test_policy_missing_file(tmp_path):
