@@ -92,12 +92,14 @@ def reidentifying_tenants(policy: Policy) -> list[str]:
 def build_vault(settings: Settings, keyring: Keyring) -> Vault:
     """The vault on its compacted Kafka topic, loaded into memory."""
     from pipeline.deid.vault import Vault
-    from pipeline.deid.vault_kafka import KafkaVaultStore, ensure_vault_topic
+    from pipeline.deid.vault_kafka import KafkaVaultStore
+    from pipeline.kafka.admin import TopicSpec, ensure_topics
 
-    config = settings.kafka.librdkafka_config()
     t = settings.topics
-    ensure_vault_topic(config, t.vault, partitions=1, replication_factor=t.replication_factor)
-    store = KafkaVaultStore(config, t.vault)
+    compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+    # ensure_topics waits until the topic has a leader, so the load below can read it.
+    ensure_topics(settings.kafka, [TopicSpec(t.vault, 1, t.replication_factor, compacted)])
+    store = KafkaVaultStore(settings.kafka.librdkafka_config(), t.vault)
     store.load()
     return Vault(store, keyring, ttl_seconds=settings.deid.vault_ttl_seconds)
 
