@@ -475,6 +475,16 @@ def _deidentify(
     failed = [r for r in results if not r.leak_gate.passed]
     if failed:
         return _quarantine(rt, rec, [], counts, decision, "leak_gate_failed", "deid")
+    # The leak gate's repair round can find identifiers detection missed. A category the
+    # decision did not know about is counted and the policy asked again (an SSN found only
+    # now must still block), so audit and routing never under-report what was in the prompt.
+    found = Counter(r.label for res in results for r in res.replacements)
+    unseen = {label: n for label, n in found.items() if label not in counts}
+    if unseen:
+        counts = {**counts, **unseen}
+        decision = _decide(rt, rec, counts)
+        if decision.action in (Action.BLOCK, Action.QUARANTINE):
+            return _quarantine(rt, rec, [], counts, decision, decision.reason, "deid")
     residual = sum(len(r.leak_gate.residual) for r in results)
     tenant = rt.policy.tenant(str(rec["tenant"]))
     reidentify = tenant is not None and tenant.deidentification.reidentify_completions
