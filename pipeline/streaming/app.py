@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import faust
@@ -223,23 +223,23 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
                 for outs in detect_batch(runtime, _items(events)):
                     await send_all(unanswered(outs))
 
+    def record_agent(
+        name: str, source: str, stage: Callable[[Runtime, bytes, Origin], list[Out]]
+    ) -> None:
+        """Register an agent that runs ``stage`` on each record of ``source``."""
+
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                await caught_up()
+                outs = stage(runtime, bytes(event.value or b""), _origin(event))
+                await send_all(unanswered(outs))
+
+        app.agent(topic(source), name=name)(agent)
+
     if "deid" in stages:
-
-        @app.agent(topic(t.detected), name="deid")
-        async def deid_agent(stream: Any) -> None:
-            async for event in stream.events():
-                await caught_up()
-                outs = deid_record(runtime, bytes(event.value or b""), _origin(event))
-                await send_all(unanswered(outs))
-
+        record_agent("deid", t.detected, deid_record)
     if "route" in stages:
-
-        @app.agent(topic(t.deidentified), name="route")
-        async def route_agent(stream: Any) -> None:
-            async for event in stream.events():
-                await caught_up()
-                outs = route_record(runtime, bytes(event.value or b""), _origin(event))
-                await send_all(unanswered(outs))
+        record_agent("route", t.deidentified, route_record)
 
     if "provider" in stages:
         provider_topics = [runtime.provider_topic(p.name) for p in runtime.policy.providers]

@@ -282,6 +282,28 @@ def _decision_fields(rt: Runtime, decision: Decision) -> dict[str, Any]:
     }
 
 
+def _decision_audit(
+    rt: Runtime,
+    stage: str,
+    rec: Mapping[str, Any],
+    counts: Mapping[str, int],
+    decision: Decision,
+    detail: Mapping[str, str],
+) -> Out:
+    """The audit event of a stage that acted on a policy decision (counts, never text)."""
+    return audit_event(
+        rt.codec,
+        rt.settings.topics.audit,
+        stage,
+        rec,
+        phi_present=any(counts.values()),
+        phi_categories=dict(counts),
+        detector_version=rec.get("detector_version"),
+        detail=dict(detail),
+        **_decision_fields(rt, decision),
+    )
+
+
 def _terminal_completion(
     rt: Runtime, rec: Mapping[str, Any], status: str, reason: str, decision: Decision | None
 ) -> Out:
@@ -429,23 +451,12 @@ def deid_record(rt: Runtime, value: bytes, origin: Origin) -> list[Out]:
         messages = open_messages(rt.keyring, rid, "detected", rec["messages"])
         counts = dict(Counter(str(s["label"]) for s in rec["spans"]))
         decision = _decide(rt, rec, counts)
-        t = rt.settings.topics
         if decision.action in (Action.BLOCK, Action.QUARANTINE):
             return _quarantine(rt, rec, [], counts, decision, decision.reason, "deid")
         if decision.action is Action.ALLOW_RAW:
             return [
                 _provider_request(rt, rec, messages, counts, decision, raw=True),
-                audit_event(
-                    rt.codec,
-                    t.audit,
-                    "deid",
-                    rec,
-                    phi_present=bool(counts),
-                    phi_categories=counts,
-                    detector_version=rec["detector_version"],
-                    detail={"deid": "skipped_raw_allowed"},
-                    **_decision_fields(rt, decision),
-                ),
+                _decision_audit(rt, "deid", rec, counts, decision, {"deid": "skipped_raw_allowed"}),
             ]
         return _deidentify(rt, rec, messages, counts, decision)
     except Exception as exc:
@@ -520,20 +531,17 @@ def _deidentify(
             partition_key(rec),
             rt.codec.encode(RecordType.DEIDENTIFIED_PROMPT, record),
         ),
-        audit_event(
-            rt.codec,
-            t.audit,
+        _decision_audit(
+            rt,
             "deid",
             rec,
-            phi_present=bool(counts),
-            phi_categories=counts,
-            detector_version=rec["detector_version"],
-            detail={
-                "deid_profile": record["deid_profile"],
+            counts,
+            decision,
+            {
+                "deid_profile": str(record["deid_profile"]),
                 "replacements": str(sum(len(r.replacements) for r in results)),
                 "leak_gate": "pass",
             },
-            **_decision_fields(rt, decision),
         ),
     ]
 
@@ -549,19 +557,6 @@ def route_record(rt: Runtime, value: bytes, origin: Origin) -> list[Out]:
         if decision.action in (Action.BLOCK, Action.QUARANTINE):
             return _quarantine(rt, rec, rec["messages"], counts, decision, decision.reason, "route")
         out = _provider_request(rt, rec, rec["messages"], counts, decision, raw=False)
-        return [
-            out,
-            audit_event(
-                rt.codec,
-                rt.settings.topics.audit,
-                "route",
-                rec,
-                phi_present=bool(counts),
-                phi_categories=counts,
-                detector_version=rec["detector_version"],
-                detail={"topic": out.topic},
-                **_decision_fields(rt, decision),
-            ),
-        ]
+        return [out, _decision_audit(rt, "route", rec, counts, decision, {"topic": out.topic})]
     except Exception as exc:
         return _dlq(rt, "route", origin, exc, rec)
