@@ -218,6 +218,8 @@ class Deidentification(BaseModel):
     Attributes:
         profile: the de-identification profile (``safe_harbor``, ``pseudonymize``, ``redact``);
             unset means the worker's default (``PHI_DEID__PROFILE``).
+        overrides: per-category operator names (``{NAME: tag, SSN: redact}``), checked
+            against the profile (a ``safe_harbor`` tenant cannot weaken a category).
         reidentify_completions: map surrogates in completions back to the original values
             (through the encrypted vault) for this tenant's consumers. Needs the reversible
             ``pseudonymize`` profile, whose surrogates the vault records.
@@ -226,6 +228,7 @@ class Deidentification(BaseModel):
     model_config = _FROZEN
 
     profile: Literal["safe_harbor", "pseudonymize", "redact"] | None = None
+    overrides: dict[Category, str] = Field(default_factory=dict)
     reidentify_completions: bool = False
 
     @model_validator(mode="after")

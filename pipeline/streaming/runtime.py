@@ -132,16 +132,32 @@ def build_runtime(
     if reidentifying_tenants(policy) and {"deid", "provider"} & set(stages):
         runtime.vault = build_vault(settings, keyring)
     if "deid" in stages:
-        from pipeline.deid.engine import Deidentifier
-        from pipeline.deid.profiles import TenantPolicy
+        from pydantic import ValidationError
 
-        tenants = {
-            t.name: TenantPolicy(
-                profile=t.deidentification.profile or settings.deid.profile,
-                allow_reidentification=t.deidentification.reidentify_completions,
+        from pipeline.deid.engine import Deidentifier
+        from pipeline.deid.profiles import OperatorSpec, TenantPolicy, builtin_profile
+
+        tenants = {}
+        for t in policy.tenants:
+            d = t.deidentification
+            try:
+                tenants[t.name] = TenantPolicy(
+                    profile=d.profile or settings.deid.profile,
+                    overrides={
+                        c: OperatorSpec.model_validate({"operator": op})
+                        for c, op in d.overrides.items()
+                    },
+                    allow_reidentification=d.reidentify_completions,
+                )
+            except ValidationError:
+                raise ConfigError(
+                    f"tenant {t.name}: unknown operator in deidentification.overrides",
+                    reason="bad_policy",
+                ) from None
+            # Fail at start-up, not on the first prompt, if an override breaks the profile.
+            builtin_profile(tenants[t.name].profile).with_overrides(
+                {c.value: spec for c, spec in tenants[t.name].overrides.items()}
             )
-            for t in policy.tenants
-        }
         runtime.deidentifier = Deidentifier.from_settings(
             settings, detector=detector, vault=runtime.vault, tenants=tenants
         )

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import DetectionSettings, KeySettings, load_settings
 from pipeline.deid.keys import generate_key_file
-from pipeline.errors import DetectionError
+from pipeline.errors import DetectionError, PipelineError
 from pipeline.policy import parse_policy
 from pipeline.serde import RecordType
 from pipeline.streaming.records import Origin, Out, utcnow
@@ -48,6 +48,10 @@ tenants:
         when: {categories: [NAME], min_total: 1, max_total: 2, exclusive: true}
         action: allow_raw
         reason: baa_raw_permitted
+  - name: tagged
+    allowed_providers: [public]
+    default_provider: public
+    deidentification: {profile: safe_harbor, overrides: {NAME: tag}}
   - name: analytics
     allowed_providers: [public]
     default_provider: public
@@ -174,6 +178,20 @@ def test_deid_then_route_sends_only_deidentified_text(rt: Runtime) -> None:
     provider_request = decode(rt, request, RecordType.PROVIDER_REQUEST)
     assert provider_request["raw_allowed"] is False
     assert provider_request["messages"][0]["content"]["algorithm"] == "AES-256-GCM"
+
+
+def test_a_tenant_override_changes_one_category_operator(rt: Runtime) -> None:
+    outs = deid_record(rt, _detected(rt, f"Mr. {NAME} called 617-555-0143.", "tagged"), ORIGIN)
+    (deid,) = by_topic(outs, rt.settings.topics.deidentified)
+    text = decode(rt, deid, RecordType.DEIDENTIFIED_PROMPT)["messages"][0]["content"]
+    assert "[NAME" in text  # tagged, as the tenant asked
+    assert "617-555-0143" not in text and "[PHONE" not in text  # others keep the profile's
+
+
+def test_an_override_that_breaks_safe_harbor_stops_the_worker_at_start(rt: Runtime) -> None:
+    bad = POLICY.replace("overrides: {NAME: tag}", "overrides: {DATE: date_shift}")
+    with pytest.raises(PipelineError):
+        build_runtime(rt.settings, ("deid",), policy=parse_policy(bad), detector=rt.detector)
 
 
 def test_deid_allows_raw_only_to_the_baa_provider_sealed(rt: Runtime) -> None:
