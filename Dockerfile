@@ -15,7 +15,8 @@ RUN pip install -e ".[models]"
 
 # Run unprivileged; the home directory holds the relative paths the settings default to
 # (e.g. var/audit-archive).
-RUN useradd --system --uid 10001 --create-home --home-dir /home/phi phi
+RUN useradd --system --uid 10001 --create-home --home-dir /home/phi phi \
+    && mkdir -p /home/phi/keys && chown phi /home/phi/keys && chmod 700 /home/phi/keys
 USER phi
 WORKDIR /home/phi
 

@@ -30,6 +30,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("worker", "pipeline.streaming.worker_cmd", "run pipeline stages as a Faust worker"),
     ("send", "pipeline.streaming.send_cmd", "publish one prompt and print its completion"),
     ("audit", "pipeline.audit.cli", "archive, verify, replay and trace the audit trail"),
+    ("keys", "pipeline.keys_cmd", "write a development key file"),
     ("demo", "pipeline.demo", "run the whole flow on bundled synthetic prompts"),
 )
 

@@ -28,15 +28,17 @@ def test_services(services):
     assert services["kafka"]["image"] == "apache/kafka:4.1.1"
     assert services["schema-registry"]["image"].startswith("confluentinc/cp-schema-registry:")
     assert services["worker"]["build"] == "."
-    assert services["worker"]["command"] == ["worker"]
+    assert services["worker"]["command"][-1].endswith("exec phi-pipeline worker")
+    # The stub binds loopback only; it shares the worker's network namespace instead.
     assert services["provider"]["command"] == [
         "provider",
         "serve",
         "--host",
-        "0.0.0.0",
+        "127.0.0.1",
         "--port",
         "8080",
     ]
+    assert services["provider"]["network_mode"] == "service:worker"
 
 
 def test_every_published_port_is_bound_to_loopback(services):
@@ -44,10 +46,10 @@ def test_every_published_port_is_bound_to_loopback(services):
     assert published, "the stack publishes the broker, the registry and the provider"
     for port in published:
         assert isinstance(port, str) and port.startswith("127.0.0.1:"), port
-    assert "127.0.0.1:8080:8080" in services["provider"]["ports"]
+    assert "127.0.0.1:8080:8080" in services["worker"]["ports"]
 
 
-@pytest.mark.parametrize("name", ["kafka", "schema-registry", "provider"])
+@pytest.mark.parametrize("name", ["kafka", "schema-registry", "provider", "worker"])
 def test_healthchecks(services, name):
     check = services[name]["healthcheck"]
     assert check["test"][0] in {"CMD", "CMD-SHELL"}
@@ -57,8 +59,18 @@ def test_healthchecks(services, name):
 def test_start_order_waits_for_health(services):
     assert services["schema-registry"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     worker_deps = services["worker"]["depends_on"]
-    for dep in ("kafka", "schema-registry", "provider"):
+    for dep in ("kafka", "schema-registry"):
         assert worker_deps[dep]["condition"] == "service_healthy"
+    assert services["provider"]["depends_on"]["worker"]["condition"] == "service_started"
+
+
+def test_worker_has_a_policy_and_keys(services):
+    env = services["worker"]["environment"]
+    assert env["PHI_PROVIDERS__POLICY_FILE"].endswith("demo_policy.yaml")
+    assert env["PHI_KEYS__KEY_FILE"].startswith("/home/phi/keys/")
+    assert any(v.endswith(":/home/phi/keys") for v in services["worker"]["volumes"])
+    policy = (REPO / "pipeline/policy/examples/demo_policy.yaml").read_text()
+    assert "http://127.0.0.1:8080/v1" in policy  # the stub, on the shared loopback
 
 
 def test_worker_reaches_kafka_and_registry_on_the_compose_network(services):
