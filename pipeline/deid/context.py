@@ -23,9 +23,25 @@ MAX_ATTEMPTS = 64
 
 def normalise(value: str) -> str:
     """Fold case, accents and runs of whitespace, so spelling variants derive the same value."""
+    if value.isascii():
+        # NFKD and combining marks are no-ops on ASCII, and casefold is lower there: the fast
+        # path gives the same result at a fraction of the cost (most clinical text is ASCII).
+        return " ".join(value.lower().split())
     decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())
+
+
+def input_words(text: str) -> frozenset[str]:
+    """Every word of ``text``, normalised (the set :meth:`DeidContext.is_real` checks).
+
+    Equal to normalising each ``WORD_RE`` word on its own; an ASCII text is lowered and split
+    once instead (the word runs of the lowered text are the lowered runs), other words one by
+    one.
+    """
+    if text.isascii():
+        return frozenset(WORD_RE.findall(text.lower()))
+    return frozenset(w.lower() if w.isascii() else normalise(w) for w in WORD_RE.findall(text))
 
 
 @dataclass(frozen=True)
@@ -133,7 +149,7 @@ class DeidContext:
         cls, keyring: Keyring, scope: str, text: str, values: Iterable[str], **kwargs: object
     ) -> DeidContext:
         """Build the context of one request from its text and detected values."""
-        words = frozenset(normalise(w) for w in WORD_RE.findall(text))
+        words = input_words(text)
         vals = frozenset(normalise(v) for v in values)
         return cls(keyring=keyring, scope=scope, input_words=words, input_values=vals, **kwargs)  # type: ignore[arg-type]
 

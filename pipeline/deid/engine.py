@@ -3,24 +3,29 @@
 :class:`Deidentifier` is a plain object over a detector (anything with ``detect(text)``), a key
 provider, a profile set and optionally a vault; it holds no per-request state, so one instance
 serves every request of a worker, and two instances with the same key agree on every output.
+
+The operators are registered on a Presidio ``AnonymizerEngine``; on the hot path the engine's
+operator objects are called directly over the already-resolved spans, which is what
+``anonymize`` would do with them (``via_presidio=True`` runs ``anonymize`` itself; the two are
+tested equal).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from presidio_anonymizer import AnonymizerEngine
-from presidio_anonymizer.entities import (
+from pipeline.config import DeidSettings, Settings
+from pipeline.deid.anonymizer import (
+    AnonymizerEngine,
     ConflictResolutionStrategy,
+    Operator,
     OperatorConfig,
+    OperatorType,
     RecognizerResult,
 )
-
-from pipeline.config import DeidSettings, Settings
-from pipeline.deid.context import DeidContext, Scope, normalise
+from pipeline.deid.context import DeidContext, Scope
 from pipeline.deid.crypto import Keyring
 from pipeline.deid.dates import scope_offset
 from pipeline.deid.keys import KeyProvider, provider_from_settings
@@ -32,9 +37,15 @@ from pipeline.deid.leak_gate import (
     SpanDetector,
     spans_of,
 )
-from pipeline.deid.names import KEEP_WORDS
-from pipeline.deid.operators import register_operators, resolve
+from pipeline.deid.operators import ANONYMIZERS, register_operators, resolve
 from pipeline.deid.profiles import OperatorSpec, Profile, TenantPolicy, builtin_profile
+from pipeline.deid.spans import (
+    aligned_name_words,
+    extend_ages,
+    prepare_tags,
+    propagate,
+    resolve_overlaps,
+)
 from pipeline.deid.vault import Vault
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
@@ -42,7 +53,6 @@ from pipeline.errors import DeidError, PipelineError
 
 #: Operators whose output stands for one original in its scope, so the vault can reverse it.
 _VAULTED = ("surrogate", "date_shift", "tag")
-_AGE_TAIL = re.compile(r"^(?:-|\s)?(?:years?[- ]old|y/?o|yrs?(?: old)?)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -84,87 +94,6 @@ class DeidResult:
         )
 
 
-def resolve_overlaps(spans: Iterable[Span], length: int) -> list[Span]:
-    """Return non-overlapping spans in text order.
-
-    Same-label spans that overlap or touch are merged; between labels, the longer span wins (then
-    the higher score), because replacing the larger region never leaves part of an identifier.
-    """
-    valid = sorted(
-        (s for s in spans if 0 <= s.start < s.end <= length),
-        key=lambda s: (s.start, -(s.end - s.start)),
-    )
-    out: list[Span] = []
-    for span in valid:
-        if (
-            out
-            and span.start <= out[-1].end
-            and (span.label == out[-1].label or span.start < out[-1].end)
-        ):
-            prev = out[-1]
-            if span.label == prev.label:
-                out[-1] = Span(
-                    prev.start,
-                    max(prev.end, span.end),
-                    prev.label,
-                    max(prev.score, span.score),
-                    prev.recognizer,
-                )
-                continue
-            keep_prev = (prev.end - prev.start, prev.score) >= (span.end - span.start, span.score)
-            winner = prev if keep_prev else span
-            out[-1] = Span(
-                prev.start, max(prev.end, span.end), winner.label, winner.score, winner.recognizer
-            )
-            continue
-        out.append(span)
-    return out
-
-
-def _extend_ages(text: str, spans: list[Span]) -> list[Span]:
-    """Let an AGE_OVER_89 span swallow a following "-year-old"/"yo" so "90 or older" reads well."""
-    out = []
-    for i, span in enumerate(spans):
-        if span.label == Category.AGE_OVER_89:
-            limit = spans[i + 1].start if i + 1 < len(spans) else len(text)
-            m = _AGE_TAIL.match(text[span.end : limit])
-            if m:
-                span = Span(span.start, span.end + m.end(), span.label, span.score, span.recognizer)
-        out.append(span)
-    return out
-
-
-def propagate(text: str, spans: Sequence[Span], *, min_chars: int = 4) -> list[Span]:
-    """Add a span for every other verbatim occurrence of a detected value.
-
-    Detection often finds an identifier once and misses its repetition ("MADRID" in the header
-    and again in the history). Every detected value of ``min_chars`` or more, and each word of a
-    detected name written capitalised as it was, is searched again at word boundaries; the
-    leak gate would otherwise quarantine the record for the missed repetition.
-    """
-    taken = [(s.start, s.end) for s in spans]
-    needles: dict[str, tuple[Category, bool]] = {}
-    for span in spans:
-        value = text[span.start : span.end].strip()
-        if len(value) >= min_chars and any(c.isalnum() for c in value):
-            needles.setdefault(value, (span.label, False))
-        if span.label == Category.NAME:
-            for word in re.findall(r"[^\W\d_]{4,}", value):
-                if word[0].isupper() and word.casefold() not in KEEP_WORDS:
-                    needles.setdefault(word, (span.label, True))
-                    needles.setdefault(word.upper(), (span.label, True))
-    added: list[Span] = []
-    for needle in sorted(needles, key=len, reverse=True):
-        label, case_sensitive = needles[needle]
-        flags = 0 if case_sensitive else re.IGNORECASE
-        for m in re.finditer(rf"(?<!\w){re.escape(needle)}(?!\w)", text, flags):
-            if any(a < m.end() and m.start() < b for a, b in taken):
-                continue
-            taken.append((m.start(), m.end()))
-            added.append(Span(m.start(), m.end(), label, 0.5, "deid_propagate.v1"))
-    return [*spans, *added]
-
-
 def _to_source(res: Residual, replacements: Sequence[Replacement], length: int) -> Span:
     """Map a residual finding (output offsets) back to an input span.
 
@@ -191,50 +120,6 @@ def _to_source(res: Residual, replacements: Sequence[Replacement], length: int) 
     return Span(start, end, Category(res.label), 0.5, "deid_leak_repair.v1")
 
 
-def _aligned_name_words(surrogate: str, original: str) -> list[tuple[str, str]]:
-    """Pairs (surrogate word, original word) of a name surrogate, when the layout matches."""
-
-    def words(value: str) -> list[str]:
-        found = re.findall(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*", value)
-        return [w for w in found if len(w) > 1 and normalise(w) not in KEEP_WORDS]
-
-    new, old = words(surrogate), words(original)
-    if len(new) != len(old) or len(new) < 2:
-        return []
-    return [(n, o) for n, o in zip(new, old, strict=True) if n != o]
-
-
-def _name_words(value: str) -> frozenset[str]:
-    words = re.findall(r"[^\W\d_]+", normalise(value))
-    return frozenset(w for w in words if len(w) > 1 and w not in KEEP_WORDS)
-
-
-def prepare_tags(ctx: DeidContext, text: str, spans: Sequence[Span]) -> None:
-    """Group mentions of one person and number tags in text order.
-
-    A name mention whose words are a subset of a longer mention's ("Smith" in "John Smith")
-    joins that mention's group, so both get ``[NAME_1]``.
-    """
-    groups: list[tuple[str, frozenset[str]]] = []
-    names = [s for s in spans if s.label == Category.NAME]
-    for span in sorted(names, key=lambda s: (-len(_name_words(text[s.start : s.end])), s.start)):
-        value = text[span.start : span.end]
-        words = _name_words(value)
-        key = next((g for g, gw in groups if words and words <= gw), None)
-        if key is None:
-            key = " ".join(sorted(words)) or normalise(value)
-            groups.append((key, words))
-        ctx.tag_groups[(Category.NAME.value, normalise(value))] = key
-    for span in spans:
-        label = span.label.value
-        norm = normalise(text[span.start : span.end])
-        group = ctx.tag_groups.get((label, norm), norm)
-        if (label, group) not in ctx.tag_numbers:
-            ctx.tag_numbers[(label, group)] = 1 + sum(
-                1 for lab, _ in ctx.tag_numbers if lab == label
-            )
-
-
 class Deidentifier:
     """De-identify text under a profile; consistent per scope; optionally vaulted; gated."""
 
@@ -249,6 +134,7 @@ class Deidentifier:
         leak_gate: LeakGate | None = None,
         propagate: bool = True,
         repair_rounds: int = 1,
+        via_presidio: bool = False,
     ) -> None:
         """Build the engine (Presidio ``AnonymizerEngine`` with our operators registered).
 
@@ -262,6 +148,9 @@ class Deidentifier:
             propagate: also replace other verbatim occurrences of detected values.
             repair_rounds: how often the gate's findings are replaced and the gate re-run
                 before the record fails (0: fail on the first finding).
+            via_presidio: run every request through ``AnonymizerEngine.anonymize``; by default
+                the same registered operator objects are called directly, with the same result
+                (Presidio's per-entity wrapping was a third of the stage's CPU).
         """
         self._propagate = propagate
         self._repair_rounds = repair_rounds
@@ -272,6 +161,14 @@ class Deidentifier:
         self._tenants = dict(tenants or {})
         self._gate = leak_gate if leak_gate is not None else LeakGate(detector)
         self._engine = register_operators(AnonymizerEngine())
+        self._via_presidio = via_presidio
+        # The operator objects the engine would create, built once: ours hold no state (the
+        # per-request state travels in params["ctx"]), so one instance serves every call.
+        factory = self._engine.operators_factory
+        self._operators: dict[str, Operator] = {
+            cls.name: factory.create_operator_class(cls.name, OperatorType.Anonymize)
+            for cls in ANONYMIZERS
+        }
 
     def __repr__(self) -> str:
         return f"Deidentifier(profile={self._settings.profile!r}, key_id={self._keyring.key_id!r})"
@@ -355,7 +252,7 @@ class Deidentifier:
         chosen = resolve_overlaps(spans, len(text))
         if self._propagate:
             chosen = resolve_overlaps(propagate(text, chosen), len(text))
-        chosen = _extend_ages(text, chosen)
+        chosen = extend_ages(text, chosen)
         output, replacements, originals = self._apply(text, chosen, prof, scope_key)
         gate = self._gate.check(output, [(r.start, r.end) for r in replacements], originals)
         for _ in range(self._repair_rounds):
@@ -364,7 +261,13 @@ class Deidentifier:
             # Repair: what the re-scan found is mapped back to the input and replaced too, then
             # the gate runs again. Only more text is replaced; a second failure stays a failure.
             extra = [_to_source(res, replacements, len(text)) for res in gate.residual]
-            chosen = _extend_ages(text, resolve_overlaps([*chosen, *extra], len(text)))
+            repaired = resolve_overlaps([*chosen, *extra], len(text))
+            if self._propagate:
+                # A repaired span can be a value detection never saw ("George" of a "George
+                # Abernathy" whose first name was missed); its other mentions must go too, or
+                # the verbatim check finds them next to the surrogate and the record fails.
+                repaired = resolve_overlaps(propagate(text, repaired), len(text))
+            chosen = extend_ages(text, repaired)
             output, replacements, originals = self._apply(text, chosen, prof, scope_key)
             gate = self._gate.check(output, [(r.start, r.end) for r in replacements], originals)
         if gate.passed and self._may_vault(prof, tenant):
@@ -374,7 +277,7 @@ class Deidentifier:
     def _apply(
         self, text: str, chosen: list[Span], prof: Profile, scope_key: str
     ) -> tuple[str, tuple[Replacement, ...], list[Original]]:
-        """Run the profile's operators over ``chosen`` through Presidio."""
+        """Run the profile's operators over ``chosen`` (directly, or through Presidio)."""
         ctx = DeidContext.build(
             self._keyring,
             scope_key,
@@ -389,25 +292,41 @@ class Deidentifier:
             ),
         )
         prepare_tags(ctx, text, chosen)
-        operators = {
-            label.value: OperatorConfig(
-                resolve(spec.operator), {**spec.params, "numbered": prof.numbered_tags, "ctx": ctx}
+        configs = {
+            label.value: (
+                resolve(spec.operator),
+                {**spec.params, "numbered": prof.numbered_tags, "ctx": ctx},
             )
             for label, spec in prof.categories.items()
         }
-        results = [RecognizerResult(s.label.value, s.start, s.end, s.score) for s in chosen]
         try:
-            engine_result = self._engine.anonymize(
-                text,
-                results,
-                operators,
-                conflict_resolution=ConflictResolutionStrategy.MERGE_SIMILAR_OR_CONTAINED,
-                merge_entities_with_spaces=False,
-            )
+            direct = None if self._via_presidio else self._operate_direct(text, chosen, configs)
+            if direct is not None:
+                output, replacements = direct
+            else:
+                output, replacements = self._operate_presidio(text, chosen, configs)
         except PipelineError:
             raise
         except Exception as exc:  # Presidio raises its own errors; never let their text out.
             raise DeidError(f"anonymizer failed ({type(exc).__name__})") from exc
+        originals = [
+            Original(r.label, text[r.source_start : r.source_end], r.operator) for r in replacements
+        ]
+        return output, replacements, originals
+
+    def _operate_presidio(
+        self, text: str, chosen: list[Span], configs: Mapping[str, tuple[str, dict[str, Any]]]
+    ) -> tuple[str, tuple[Replacement, ...]]:
+        """Apply the operators through Presidio's ``AnonymizerEngine.anonymize``."""
+        operators = {label: OperatorConfig(name, prm) for label, (name, prm) in configs.items()}
+        results = [RecognizerResult(s.label.value, s.start, s.end, s.score) for s in chosen]
+        engine_result = self._engine.anonymize(
+            text,
+            results,
+            operators,
+            conflict_resolution=ConflictResolutionStrategy.MERGE_SIMILAR_OR_CONTAINED,
+            merge_entities_with_spaces=False,
+        )
         items = sorted(engine_result.items, key=lambda i: i.start)
         if len(items) != len(chosen):
             raise DeidError("anonymizer changed the span set", reason="span_mismatch")
@@ -415,10 +334,49 @@ class Deidentifier:
             Replacement(s.label.value, str(i.operator), s.start, s.end, i.start, i.end)
             for s, i in zip(chosen, items, strict=True)
         )
-        originals = [
-            Original(r.label, text[r.source_start : r.source_end], r.operator) for r in replacements
-        ]
-        return str(engine_result.text), replacements, originals
+        return str(engine_result.text), replacements
+
+    def _operate_direct(
+        self, text: str, chosen: list[Span], configs: Mapping[str, tuple[str, dict[str, Any]]]
+    ) -> tuple[str, tuple[Replacement, ...]] | None:
+        """Apply the operators the engine has registered, without Presidio's per-entity wrapping.
+
+        ``chosen`` is already what Presidio would operate on (sorted, non-overlapping, so its
+        conflict resolution changes nothing), so this does exactly what ``anonymize`` does with
+        it: the same operator objects, each given a copy of its config's params plus
+        ``entity_type``, ``validate`` then ``operate``, visited from the last span to the first
+        (the order matters: surrogates claimed first win a clash). ``None`` when some span has
+        no configured operator of ours; the caller then goes through Presidio itself.
+        """
+        plan = []
+        for span in chosen:
+            config = configs.get(span.label.value)
+            operator = self._operators.get(config[0]) if config is not None else None
+            if config is None or operator is None:
+                return None
+            plan.append((span, config[0], config[1], operator))
+        new_values: list[str] = [""] * len(plan)
+        for i in range(len(plan) - 1, -1, -1):
+            span, _name, base, operator = plan[i]
+            params = base.copy()
+            params["entity_type"] = span.label.value
+            operator.validate(params=params)
+            new_values[i] = operator.operate(params=params, text=text[span.start : span.end])
+        pieces: list[str] = []
+        replacements: list[Replacement] = []
+        last = out_len = 0
+        for (span, name, _base, _operator), new in zip(plan, new_values, strict=True):
+            copied = text[last : span.start]
+            pieces.append(copied)
+            pieces.append(new)
+            start = out_len + len(copied)
+            out_len = start + len(new)
+            replacements.append(
+                Replacement(span.label.value, name, span.start, span.end, start, out_len)
+            )
+            last = span.end
+        pieces.append(text[last:])
+        return "".join(pieces), tuple(replacements)
 
     def _remember(
         self,
@@ -440,7 +398,7 @@ class Deidentifier:
                 self._vault.remember(scope_key, new, orig.value, r.label)
                 if r.label == Category.NAME:
                     # "Mr. Jones" in a completion must map back too: vault each name word.
-                    for sur_word, orig_word in _aligned_name_words(new, orig.value):
+                    for sur_word, orig_word in aligned_name_words(new, orig.value):
                         self._vault.remember(scope_key, sur_word, orig_word, r.label)
 
     def deidentify_messages(

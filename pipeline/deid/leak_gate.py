@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipeline.deid.names import KEEP_WORDS
+from pipeline.deid.textscan import word_matches
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
 from pipeline.errors import safe_reason
 
 #: Words a residual span may add around one of our replacements without being PHI itself.
 _CONTEXT_WORDS = KEEP_WORDS | frozenset({"or", "older", "over", "year", "years", "old", "y", "o"})
+
+_NAME_WORD_RE = re.compile(r"[^\W\d_]{4,}")
+_WORD_RE = re.compile(r"\w+")
 
 PASS = "pass"  # noqa: S105 - a verdict, not a password
 FAIL = "fail"
@@ -146,7 +150,7 @@ class LeakGate:
             for i in range(max(a, start), min(b, end)):
                 covered[i - start] = True
         outside = "".join(" " if c else output[start + i] for i, c in enumerate(covered))
-        words = re.findall(r"\w+", outside)
+        words = _WORD_RE.findall(outside)
         return all(w.casefold().rstrip(".") in _CONTEXT_WORDS for w in words)
 
     def _verbatim(
@@ -162,15 +166,14 @@ class LeakGate:
                 needles.setdefault(value, (orig.label, True))
             if self._name_words and orig.label == Category.NAME:
                 # Name words as written (and in capitals): "Rose" the person, not "rose".
-                for word in re.findall(r"[^\W\d_]{4,}", value):
+                for word in _NAME_WORD_RE.findall(value):
                     if word.casefold() not in KEEP_WORDS:
                         needles.setdefault(word, (orig.label, False))
                         needles.setdefault(word.upper(), (orig.label, False))
         found: list[Residual] = []
+        lowered = output.lower()
         for needle, (label, fold) in needles.items():
-            flags = re.IGNORECASE if fold else 0
-            pattern = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)", flags)
-            for m in pattern.finditer(output):
-                if not any(a <= m.start() and m.end() <= b for a, b in ours):
-                    found.append(Residual(m.start(), m.end(), label, "verbatim"))
+            for start, end in word_matches(output, needle, ignore_case=fold, lowered=lowered):
+                if not any(a <= start and end <= b for a, b in ours):
+                    found.append(Residual(start, end, label, "verbatim"))
         return found

@@ -16,9 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from presidio_anonymizer import AnonymizerEngine, DeanonymizeEngine
-from presidio_anonymizer.operators import Operator, OperatorType
-
+from pipeline.deid.anonymizer import (
+    AnonymizerEngine,
+    DeanonymizeEngine,
+    Operator,
+    OperatorConfig,
+    OperatorResult,
+    OperatorType,
+)
 from pipeline.deid.context import DeidContext, normalise
 from pipeline.deid.crypto import TOKEN_RE, Keyring, decrypt_token, encrypt_token
 from pipeline.deid.dates import shift_date
@@ -307,8 +312,6 @@ def register_deanonymizers(engine: DeanonymizeEngine) -> DeanonymizeEngine:
 
 def decrypt_all(text: str, keyring: Keyring) -> str:
     """Decrypt every ``[ENC:...]`` token in ``text`` through Presidio's ``DeanonymizeEngine``."""
-    from presidio_anonymizer.entities import OperatorConfig, OperatorResult
-
     entities = [
         OperatorResult(
             start=m.start(),

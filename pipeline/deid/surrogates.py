@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import string
+from functools import cache
 
 from pipeline.deid.context import DeidContext, KeyedRandom, normalise
 from pipeline.deid.generalise import ZIP_RE, zip3
@@ -233,14 +234,35 @@ def url_surrogate(ctx: DeidContext, text: str) -> str:
 _GEO_TOKEN_RE = re.compile(r"\d+(?:-\d{4})?|[^\W\d_]+(?:['\u2019.][^\W\d_]+)*\.?")
 
 
+_STATE_CODE_RE = re.compile(r"\b[A-Z]{2}\b")
+
+
+@cache
+def _state_patterns() -> tuple[tuple[str | None, re.Pattern[str]], ...]:
+    """(lower-cased ASCII name, whole-word pattern) of every State, longest first; built once."""
+    states = sorted(place_pools().states, key=len, reverse=True)
+    return tuple(
+        (
+            state.lower() if state.isascii() else None,
+            re.compile(rf"\b{re.escape(state)}\b", flags=re.IGNORECASE),
+        )
+        for state in states
+    )
+
+
 def _state_spans(text: str) -> list[tuple[int, int]]:
     pools = place_pools()
     found: list[tuple[int, int]] = []
-    for state in sorted(pools.states, key=len, reverse=True):
-        for m in re.finditer(rf"\b{re.escape(state)}\b", text, flags=re.IGNORECASE):
+    # An ASCII text can only match a State whose lower-cased name it contains; other texts
+    # try every pattern (Unicode case-insensitive matching is wider than str.lower()).
+    lowered = text.lower() if text.isascii() else None
+    for state, pattern in _state_patterns():
+        if lowered is not None and state is not None and state not in lowered:
+            continue
+        for m in pattern.finditer(text):
             if not any(a < m.end() and m.start() < b for a, b in found):
                 found.append((m.start(), m.end()))
-    for m in re.finditer(r"\b[A-Z]{2}\b", text):
+    for m in _STATE_CODE_RE.finditer(text):
         if m.group() in pools.state_codes and not any(
             a < m.end() and m.start() < b for a, b in found
         ):
