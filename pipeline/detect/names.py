@@ -15,13 +15,28 @@ English words ("Small", "Will") need a title to count. The tier is registered as
 
 from __future__ import annotations
 
-import itertools
-import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
 from pipeline.config import Settings
 from pipeline.detect.lexicons import word_list
+from pipeline.detect.name_cues import (
+    AFTER_WEAK,
+    AFTER_WORDS,
+    CREDENTIALS,
+    GREETINGS,
+    LINKED_VERBS,
+    LINKS,
+    RELATIONS,
+    ROLES,
+    TITLES,
+    VERBS,
+    between,
+    name_end,
+    segments,
+    sentence_start,
+    split_glued,
+)
 from pipeline.detect.registry import register
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
@@ -36,152 +51,7 @@ from pipeline.detect.wordclass import (
 
 NAME = "name_context.v1"
 
-TITLES = frozenset(
-    [
-        "dr",
-        "doctor",
-        "drs",
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mister",
-        "mrs",
-        "prof",
-        "professor",
-        "rev",
-        "sister",
-        "attending",
-    ]
-)
-RELATIONS = frozenset(
-    [
-        "kid",
-        "kids",
-        "child",
-        "grandchild",
-        "wife",
-        "husband",
-        "daughter",
-        "son",
-        "mother",
-        "father",
-        "sister",
-        "brother",
-        "dtr",
-        "dau",
-        "niece",
-        "nephew",
-        "aunt",
-        "uncle",
-        "grandson",
-        "granddaughter",
-        "grandmother",
-        "grandfather",
-        "granddtr",
-        "fiance",
-        "fiancee",
-        "girlfriend",
-        "boyfriend",
-        "spouse",
-        "partner",
-        "friend",
-        "neighbor",
-        "neighbour",
-        "cousin",
-        "guardian",
-        "proxy",
-        "hcp",
-        "stepdaughter",
-        "stepson",
-        "stepmother",
-        "stepfather",
-        "caseworker",
-        "daughters",
-        "sons",
-        "sisters",
-        "brothers",
-        "mom",
-        "dad",
-    ]
-)
-#: Roles written before a name ("NP grace", "HO Schwarz", "RN (Edward)", "IV nurse Virginia").
-ROLES = frozenset(
-    [
-        "rn",
-        "np",
-        "pa",
-        "md",
-        "ho",
-        "nurse",
-        "resident",
-        "intern",
-        "fellow",
-        "surgeon",
-        "physician",
-        "physicians",
-        "rabbi",
-        "chaplain",
-        "caseworker",
-        "cm",
-        "sw",
-        "pcp",
-        "attending",
-        "cardiologist",
-        "docter",
-        "doc",
-    ]
-)
-#: Verbs written right after a name ("E. Welsh aware", "Clifford notified").
-AFTER_WORDS = frozenset(["aware", "notified", "paged"])
-VERBS = frozenset(
-    [
-        "spoke",
-        "talked",
-        "met",
-        "discussed",
-        "called",
-        "paged",
-        "per",
-        "seen",
-        "evaluated",
-        "examined",
-        "notified",
-        "informed",
-        "updated",
-        "contacted",
-        "visited",
-        "name",
-        "named",
-        "said",
-        "told",
-        "asked",
-        "call",
-        "calls",
-        "starring",
-    ]
-)
-#: Words allowed between a trigger and the name ("spoke with", "seen by", "wife, Carol").
-LINKS = frozenset(["with", "w", "to", "by", "named", "is", "and", "of", "me"])
-CREDENTIALS = frozenset(
-    [
-        "rn",
-        "md",
-        "np",
-        "pa",
-        "phd",
-        "cna",
-        "lpn",
-        "rrt",
-        "msw",
-        "lcsw",
-        "pharmd",
-        "crnp",
-        "dpm",
-        "aprn",
-    ]
-)
-_TRIGGERS = TITLES | RELATIONS | VERBS | CREDENTIALS | ROLES | AFTER_WORDS
+_TRIGGERS = TITLES | RELATIONS | VERBS | CREDENTIALS | ROLES | AFTER_WORDS | AFTER_WEAK
 AddFn = Callable[[int, int, float], None]
 
 _STRONG, _MEDIUM = 0.9, 0.8
@@ -192,6 +62,8 @@ _REPEAT = 0.6
 #: English function words: never a name even after a title (clinical words may be: "Dr. Foley").
 _COMMON_STOP = word_list("stop_words")
 _PAIR, _SIGNOFF, _INITIAL, _AFTER, _SINGLE = 0.7, 0.65, 0.7, 0.6, 0.4
+#: A capitalised word after a relation rarer than this (Zipf) reads as a name ("Son Dusty").
+_RELATION_MAX_ZIPF = 4.5
 
 
 class NameContextRecognizer:
@@ -208,6 +80,8 @@ class NameContextRecognizer:
         low = tok.low
         if low.endswith(("'s", "\u2019s")):
             low = low[:-2]  # "MD'S", "pt's": the possessive of a non-name is no name
+        if low.startswith(("i'", "i\u2019")) or low in GREETINGS:
+            return True  # "I'm", "Hi Marten": a pronoun or a greeting, not a name
         return self._w.is_stop(low) or low in _TRIGGERS
 
     def _ok_strong(self, tok: Token, mode: CaseMode) -> bool:
@@ -256,20 +130,52 @@ class NameContextRecognizer:
         """Return the index one past the name that starts at ``toks[i]`` (``i`` if none).
 
         After a title, a capitalised word that is also a name continues the name even when it
-        is an everyday word ("Dr. Art White").
+        is an everyday word ("Dr. Art Quimby").
         """
         if not first_ok:
             return i
         j = i + 1
         while j < len(toks) and j - i < 4 and self._gap_ok(text, toks[j - 1], toks[j]):
+            if name_end(toks[j - 1]) != toks[j - 1].end:
+                break  # a possessive ends the name: "Vornqvist's Collected Letters"
             nxt = toks[j]
             ok = self._is_initial(text, nxt) or self._ok_medium(nxt, mode)
+            if (
+                not ok
+                and mode is CaseMode.MIXED
+                and j + 1 < len(toks)
+                and self._bare_initial(text, nxt, toks[j + 1])
+                and self._proper(toks[j + 1])
+            ):
+                ok = True  # "Ruth T Okafor": a middle initial without its period
+            if not ok and self._is_initial(text, toks[j - 1]):
+                # "E. Mason": after an initial, a surname that is also an everyday word.
+                ok = self._surname_after_initial(nxt, mode)
             if not ok and titled and mode is CaseMode.MIXED and nxt.text[:1].isupper():
                 ok = not self._non_name(nxt) and self._w.is_name(nxt.low)
             if not ok:
                 break
             j += 1
         return j
+
+    def _linked_name(self, toks: list[Token], i: int, j: int, mode: CaseMode) -> bool:
+        """Check the name after "talk"/"discuss": a link word, then a lexicon name.
+
+        In mixed-case text a capitalised unknown word also counts; misspelt clinical words
+        in ALL-CAPS text ("DISCUSS PLAN") do not.
+        """
+        if not any(t.low in ("with", "w", "to") for t in toks[i + 1 : j]):
+            return False
+        cand = toks[j]
+        if self._w.is_name(cand.low):
+            return True
+        return mode is CaseMode.MIXED and cand.text[:1].isupper() and not cand.text.isupper()
+
+    def _surname_after_initial(self, tok: Token, mode: CaseMode) -> bool:
+        """A word after an initial is a surname when it is a name and looks like one."""
+        if self._non_name(tok) or len(tok.text) < 2 or not self._w.is_name(tok.low):
+            return False
+        return mode is not CaseMode.MIXED or tok.text[:1].isupper()
 
     def _after_trigger(self, text: str, toks: list[Token], i: int) -> int:
         """Return the index of the first name candidate after the trigger at ``i``."""
@@ -289,13 +195,14 @@ class NameContextRecognizer:
         toks, mode = analyse(text)
         if not toks:
             return []
+        toks = split_glued(toks, lambda p: p in _COMMON_STOP, self._w.is_stop)
         spans: list[Span] = []
         n = len(toks)
 
         def add(a: int, b: int, score: float) -> None:
             if b <= a:
                 return
-            spans.append(Span(toks[a].start, toks[b - 1].end, Category.NAME, score, NAME))
+            spans.append(Span(toks[a].start, name_end(toks[b - 1]), Category.NAME, score, NAME))
             # Coordinated names share the evidence: "Drs Ballou and Dutter", "Sons A, B and C".
             while b < n - 1 and toks[b].start - toks[b - 1].end <= 3:
                 link = text[toks[b - 1].end : toks[b].start].strip()
@@ -310,6 +217,17 @@ class NameContextRecognizer:
 
         for i, tok in enumerate(toks):
             low = tok.low
+            if low == "d" and text[tok.end : tok.end + 2].lower() == "/w":
+                low = "discussed"  # "d/w Smith": the nursing shorthand for "discussed with"
+            if (
+                i + 1 < n
+                and toks[i + 1].low in RELATIONS
+                and name_end(tok) != tok.end
+                and text[tok.end : toks[i + 1].start] == " "
+                and self._ok_medium(tok, mode)
+            ):
+                # "Ingrid's daughter": a possessive before a relation is a person.
+                add(i, i + 1, _AFTER)
             if low in TITLES or low in ROLES or low in RELATIONS or low in VERBS:
                 j = self._after_trigger(text, toks, i)
                 if j >= n:
@@ -324,6 +242,8 @@ class NameContextRecognizer:
                         and cand.low in self._w.clinical
                     ):
                         ok = cand.low not in _COMMON_STOP  # "Dr. Foley": eponym or not
+                    if not ok and mode is CaseMode.MIXED:
+                        ok = self._titled_pair(text, toks, j)
                     if text[tok.end : cand.start] not in (" ", ". ", ".", "  ", ".  "):
                         ok = False  # "MS: pt ...", "Dr- aware": a heading, not a title
                     score = _STRONG
@@ -332,27 +252,51 @@ class NameContextRecognizer:
                     score = _MEDIUM
                 else:
                     ok = self._is_initial(text, cand) or self._ok_medium(cand, mode)
+                    if not ok and mode is CaseMode.MIXED and cand.text.islower():
+                        # "spoke with daughter dagny": a lower-case lexicon name with no
+                        # everyday reading still counts after a relation or a verb.
+                        ok = (
+                            not self._non_name(cand)
+                            and self._w.is_name(cand.low)
+                            and not self._w.is_word(cand.low)
+                        )
                     score = _MEDIUM
                 if not ok and low not in TITLES:
                     ok = self._pair_rescue(text, toks, j, mode)
+                if ok and low in LINKED_VERBS:
+                    ok = self._linked_name(toks, i, j, mode)
                 if not ok and low in RELATIONS:
                     # "son bill called": a common first name right after a relation.
                     ok = not self._non_name(cand) and self._w.first_rank(cand.low) <= 300
+                    ok = ok or self._titled_after_relation(text, tok, cand, mode)
                 add(j, self._extend(text, toks, j, mode, ok, titled=low in TITLES), score)
-            elif low in CREDENTIALS or low in AFTER_WORDS:
+                if (
+                    low in CREDENTIALS
+                    and low != "pa"  # "PA line": the pulmonary artery far more often
+                    and i > 0
+                    and "," in text[toks[i - 1].end : tok.start]
+                    and (mode is not CaseMode.MIXED or tok.text.isupper())
+                ):
+                    self._before(text, toks, i, mode, add)  # "Vandermolen,MD": role and credential
+            elif low in CREDENTIALS or low in AFTER_WORDS or low in AFTER_WEAK:
                 if low in CREDENTIALS and mode is CaseMode.MIXED and not tok.text.isupper():
                     continue
                 self._before(text, toks, i, mode, add)
             elif self._is_initial(text, tok) and tok.text.isupper() and i + 1 < n:
-                # "E. Welsh", "W. MAROTTA": an initial, its period, a capitalised surname.
+                # "E. Mason", "W. MAROTTA": an initial, its period, a capitalised surname.
                 nxt = toks[i + 1]
                 prev = text[tok.start - 1] if tok.start else " "
+                after = toks[i + 2].low if i + 2 < n else ""
                 if (
                     (prev.isspace() or prev in "(-/,;")
                     and text[tok.end : nxt.start] == ". "
                     and nxt.text[0].isupper()
                     and not self._non_name(nxt)
-                    and not self._w.is_english(nxt.low)
+                    and (
+                        not self._w.is_english(nxt.low)
+                        # "E. MASON AWARE": an everyday-word surname needs a verb after it.
+                        or (after in AFTER_WORDS | AFTER_WEAK and self._w.is_name(nxt.low))
+                    )
                 ):
                     add(i, self._extend(text, toks, i + 1, mode, True), _INITIAL)
             else:
@@ -406,6 +350,50 @@ class NameContextRecognizer:
                     k = nxt
         return out
 
+    def _proper(self, tok: Token) -> bool:
+        """Capitalised (not ALL CAPS), not a stop/clinical word, no everyday reading."""
+        return (
+            tok.text[:1].isupper()
+            and not tok.text.isupper()
+            and len(tok.text) >= 2
+            and not self._non_name(tok)
+            and not self._w.is_english(tok.low)
+        )
+
+    def _mixed_pair(self, text: str, toks: list[Token], i: int) -> int:
+        """Find a mixed-case "First [M] Last" name starting at ``toks[i]``.
+
+        Two proper-looking words, one of them a lexicon name, optionally around a bare middle
+        initial ("Ingrid Vornqvist", "Oskar T Brandvold").
+
+        Return the index one past the name, or ``i`` when there is none.
+        """
+        w = self._w
+        first = toks[i]
+        if not self._proper(first):
+            return i
+        j = i + 1
+        if (
+            j + 1 < len(toks)
+            and len(toks[j].text) == 1
+            and toks[j].text.isupper()
+            and text[first.end : toks[j].start] == " "
+            and text[toks[j].end : toks[j + 1].start] in (" ", ". ")
+        ):
+            j += 1  # a middle initial
+        last = toks[j]
+        if j == i + 1 and not self._gap_ok(text, first, last):
+            return i
+        if j > i + 1 and toks[j - 1].text in ("A", "I"):
+            return i
+        if not self._proper(last):
+            return i
+        if not (w.is_name(first.low) or w.is_name(last.low)):
+            return i
+        if j == i + 1 and sentence_start(text, first) and not w.is_name(first.low):
+            return i
+        return j + 1
+
     def _pair_rescue(self, text: str, toks: list[Token], j: int, mode: CaseMode) -> bool:
         """An everyday word that is a name counts when a clear surname follows it.
 
@@ -421,7 +409,12 @@ class NameContextRecognizer:
         )
 
     def _before(self, text: str, toks: list[Token], i: int, mode: CaseMode, add: AddFn) -> None:
-        """Walk back over the name before a credential or a verb ("J. Smith, RN", "X aware")."""
+        """Walk back over the name before a credential or a verb ("J. Smith, RN", "X aware").
+
+        Before a plain verb ("aware") everyday words are too risky: names only, unless an
+        initial precedes them ("E. Mason aware"); before a weak verb ("ordered", "called")
+        every word must be a lexicon name or an initial ("J KOWALCZYK ORDERED").
+        """
         if i == 0:
             return
         k = i - 1
@@ -429,19 +422,103 @@ class NameContextRecognizer:
         if gap.strip(" ,-()") or len(gap) > 3:
             return
         strict = toks[i].low in AFTER_WORDS
+        weak = toks[i].low in AFTER_WEAK
         start = k
         while start >= 0 and i - start <= 4:
             t = toks[start]
-            if not (self._is_initial(text, t) or self._ok_medium(t, mode)):
-                break
-            # Before a plain verb ("aware") everyday words are too risky: names only.
-            if strict and not self._is_initial(text, t) and self._w.is_english(t.low):
+            if self._is_initial(text, t) or (
+                start < k and self._bare_initial(text, t, toks[start + 1])
+            ):
+                start -= 1
+                continue  # a middle initial: the first name may precede it
+            if not self._before_ok(text, toks, start, k, strict=strict, weak=weak, mode=mode):
                 break
             if start < k and not self._gap_ok(text, t, toks[start + 1]):
                 break
             start -= 1
         if start + 1 <= k:
-            add(start + 1, k + 1, _MEDIUM if not strict else _AFTER)
+            if weak and not any(self._w.is_name(t.low) for t in toks[start + 1 : k + 1]):
+                return
+            if weak and start + 1 == k and self._w.is_english(toks[k].low):
+                return
+            add(start + 1, k + 1, _MEDIUM if not (strict or weak) else _AFTER)
+
+    def _before_ok(
+        self,
+        text: str,
+        toks: list[Token],
+        start: int,
+        k: int,
+        *,
+        strict: bool,
+        weak: bool,
+        mode: CaseMode,
+    ) -> bool:
+        """May ``toks[start]`` be part of the name that ends at ``toks[k]``?"""
+        t = toks[start]
+        initial_before = self._initial_before(text, toks, start)
+        ok = self._ok_medium(t, mode) or (start < k and self._surname_ok_before(t, mode))
+        if not ok:
+            # "E. MASON AWARE": an everyday-word surname right after an initial.
+            ok = start == k and strict and self._surname_after_initial(t, mode) and initial_before
+        if ok and (strict or weak) and self._w.is_english(t.low):
+            ok = initial_before
+        return ok and not (weak and not self._w.is_name(t.low))
+
+    def _surname_ok_before(self, tok: Token, mode: CaseMode) -> bool:
+        """A first name before a found surname may be an everyday word ("Art Vandermolen")."""
+        del mode
+        return not self._non_name(tok) and self._w.first_rank(tok.low) <= 1000
+
+    def _bare_initial(self, text: str, tok: Token, nxt: Token) -> bool:
+        """A capital letter standing alone right before a name part ("J SMITH")."""
+        return (
+            len(tok.text) == 1
+            and tok.text.isupper()
+            and text[tok.end : nxt.start] == " "
+            and tok.text not in ("A", "I")
+        )
+
+    def _initial_before(self, text: str, toks: list[Token], k: int) -> bool:
+        """An initial sits right before ``toks[k]`` ("E. Mason")."""
+        if k == 0:
+            return False
+        prev = toks[k - 1]
+        return (
+            self._is_initial(text, prev) and text[prev.end : toks[k].start] in (". ", ".")
+        ) or self._bare_initial(text, prev, toks[k])
+
+    def _titled_pair(self, text: str, toks: list[Token], j: int) -> bool:
+        """Accept a titled first name that is also clinical shorthand when a surname follows.
+
+        ("Dr. Art Quimby": "art" is also an arterial line.)
+        """
+        if j + 1 >= len(toks):
+            return False
+        cand, nxt = toks[j], toks[j + 1]
+        return (
+            cand.text[:1].isupper()
+            and not cand.text.isupper()
+            and cand.low not in _COMMON_STOP
+            and self._w.first_rank(cand.low) <= 1000
+            and self._gap_ok(text, cand, nxt)
+            and nxt.text[:1].isupper()
+            and self._w.is_name(nxt.low)
+            and not self._non_name(nxt)
+        )
+
+    def _titled_after_relation(self, text: str, rel: Token, cand: Token, mode: CaseMode) -> bool:
+        """Accept a capitalised, not very common word right after a relation (mixed case).
+
+        It is a name even when it is also a word ("Son Dusty", "wife, Ginger").
+        """
+        if mode is not CaseMode.MIXED or self._non_name(cand) or len(cand.text) < 3:
+            return False
+        if not cand.text[:1].isupper() or cand.text.isupper():
+            return False
+        if text[rel.end : cand.start] not in (" ", ", "):
+            return False
+        return self._w.zipf.get(cand.low, 0.0) < _RELATION_MAX_ZIPF
 
     def _lexicon_hits(
         self, text: str, toks: list[Token], i: int, mode: CaseMode, add: AddFn
@@ -467,6 +544,11 @@ class NameContextRecognizer:
                 if (not eng and not nxt_eng) or (titled and not (eng and nxt_eng)):
                     add(i, i + 2, _PAIR)
                     return
+        if mode is CaseMode.MIXED and i + 1 < len(toks):
+            end = self._mixed_pair(text, toks, i)
+            if end > i:
+                add(i, end, _PAIR)
+                return
         # Alone, a name must have no everyday reading at all ("Healey", not "Tan" or "Prior"),
         # unless mixed-case writing capitalises it mid-sentence and its name sense dominates
         # ("Hannah", not "Will").
@@ -503,13 +585,13 @@ class NameContextRecognizer:
         out: list[Span] = []
         w = self._w
         starts = [t.start for t in toks]
-        for a, b in _segments(text):
+        for a, b in segments(text):
             lo = bisect_left(starts, a)
             hi = bisect_left(starts, b)
             seg = toks[lo:hi]
             if not 2 <= len(seg) <= 4 or seg[-1].end > b:
                 continue
-            if any(ch not in " .-,'\u2019" for ch in _between(text, seg, a, b)):
+            if any(ch not in " .-,'\u2019" for ch in between(text, seg, a, b)):
                 continue
             good = all(self._is_initial(text, t) or self._ok_medium(t, mode) for t in seg)
             named = any(w.is_name(t.low) and not w.is_english(t.low) for t in seg)
@@ -520,36 +602,6 @@ class NameContextRecognizer:
     def find_batch(self, texts: Sequence[str]) -> list[list[Span]]:
         """Return the spans of each text."""
         return [self.find(t) for t in texts]
-
-
-#: A piece of a line between newlines / runs of 3+ blanks (linear: the lookahead is bounded).
-_SEGMENT_RE = re.compile(r"(?:(?![ \t]{3,})[^\n])+")
-_MAX_SIGNOFF_CHARS = 60
-
-
-def _segments(text: str) -> list[tuple[int, int]]:
-    """Return (start, end) of the short stripped pieces of ``text`` (signature candidates)."""
-    out = []
-    for m in _SEGMENT_RE.finditer(text):
-        a, b = m.span()
-        if b - a > _MAX_SIGNOFF_CHARS + 6:
-            continue
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if 0 < b - a <= _MAX_SIGNOFF_CHARS:
-            out.append((a, b))
-    return out
-
-
-def _between(text: str, seg: list[Token], a: int, b: int) -> str:
-    """Return what separates the tokens of ``seg`` inside ``text[a:b]``."""
-    out = [text[a : seg[0].start]]
-    for left, right in itertools.pairwise(seg):
-        out.append(text[left.end : right.start])
-    out.append(text[seg[-1].end : b])
-    return "".join(out)
 
 
 @register(NAME)

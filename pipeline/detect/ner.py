@@ -16,6 +16,7 @@ through ``nlp.pipe`` together. Hits are filtered by the clinical stop list (no "
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
@@ -28,8 +29,10 @@ from pipeline.detect.types import Span
 from pipeline.detect.wordclass import (
     CaseMode,
     WordClasses,
+    analyse,
     case_mode,
     default_word_classes,
+    propagate,
     tokenize,
 )
 from pipeline.errors import ConfigError
@@ -128,7 +131,7 @@ class SpacyNerRecognizer:
 
     def find_batch(self, texts: Sequence[str]) -> list[list[Span]]:
         """Return the spans of each text; all pieces of the batch share one ``nlp.pipe``."""
-        pieces: list[tuple[int, int, str]] = []  # (text index, offset, model input)
+        pieces: list[tuple[int, int, str, CaseMode]] = []  # (text, offset, input, mode)
         for i, text in enumerate(texts):
             for a, b in chunks(text):
                 mode = case_mode(text[a:b])
@@ -136,12 +139,12 @@ class SpacyNerRecognizer:
                     piece = text[la:lb]
                     if mode is not CaseMode.MIXED:
                         piece = truecase(piece, self._w)
-                    pieces.append((i, la, piece))
+                    pieces.append((i, la, piece, mode))
         out: list[list[Span]] = [[] for _ in texts]
         docs = self._nlp.pipe((p[2] for p in pieces), batch_size=self._batch_size)
-        for (i, offset, _), doc in zip(pieces, docs, strict=True):
+        for (i, offset, _, mode), doc in zip(pieces, docs, strict=True):
             for ent in doc.ents:
-                label = self._label(ent, doc.text)
+                label = self._label(ent, doc.text, mode)
                 if label is not None:
                     out[i].append(
                         Span(
@@ -152,6 +155,30 @@ class SpacyNerRecognizer:
                             NAME,
                         )
                     )
+        for i, text in enumerate(texts):
+            out[i].extend(self._spread(text, out[i]))
+        return out
+
+    def _spread(self, text: str, spans: list[Span]) -> list[Span]:
+        """Other mentions in the same text of distinctive words the model found.
+
+        The model sees each piece separately and misses a name it tagged elsewhere when the
+        context is thin ("Thornbury aware"); the document-level rule of the other tiers
+        (:func:`pipeline.detect.wordclass.propagate`) adds them back.
+        """
+        if not spans:
+            return []
+        toks, _ = analyse(text)
+        out: list[Span] = []
+        for label in (Category.NAME, Category.GEO):
+            # Only multi-word person entities ("Margaret Thornbury") spread: a lone word the
+            # model tagged as a person is too often a product or a misspelling.
+            found = [
+                sp
+                for sp in spans
+                if sp.label is label and (label is Category.GEO or " " in text[sp.start : sp.end])
+            ]
+            out.extend(propagate(toks, found, self._w, score=_SCORES[label] - 0.1, recognizer=NAME))
         return out
 
     def _candidate_lines(
@@ -195,17 +222,22 @@ class SpacyNerRecognizer:
             pos = line_end
         return runs
 
-    def _label(self, ent: Any, text: str) -> Category | None:
+    def _label(self, ent: Any, text: str, mode: CaseMode = CaseMode.MIXED) -> Category | None:
         """Map an entity to our label, or None when it is clinical vocabulary or noise.
 
         An entity must hold at least one proper-noun-like word: a lexicon name, or (in
         mixed-case text) a capitalised word that is neither an everyday word nor clinical.
         """
-        del text
         words = [t for t in ent if t.is_alpha]
         if not words or any(any(c.isdigit() for c in t.text) for t in ent):
             return None
         lows = [t.lower_ for t in words]
+        if mode is CaseMode.MIXED and not any(
+            t.text[:1].isupper() and not (t.text.isupper() and len(t.text) <= 4) for t in words
+        ):
+            # Mixed-case writing capitalises proper nouns: an entity of lower-case words and
+            # short acronyms ("heparin", "IV", "CA") is the model reading clinical shorthand.
+            return None
         label = _LABELS.get(ent.label_)
         if ent.label_ == "ORG" and any(w in FACILITY_HEADS for w in lows):
             label = Category.GEO
@@ -229,7 +261,68 @@ class SpacyNerRecognizer:
             elif label is Category.GEO and tok.text[:1].isupper() and not tok.text.isupper():
                 # Places are often everyday words too ("Chicago", "Harbor"): Title-case counts.
                 proper = True
+        if (
+            proper
+            and len(words) == 1
+            and not w.is_name(lows[0])
+            and _treatment_context(text, ent.start_char, ent.end_char)
+        ):
+            return None  # "started on Ancef 2g", "covered with Mepilex": a product
         return label if proper else None
+
+
+#: Words before a drug, device or dressing: "started on", "covered with", "restart".
+_TREATMENT_BEFORE = frozenset(
+    [
+        "on",
+        "with",
+        "started",
+        "start",
+        "restart",
+        "restarted",
+        "resumed",
+        "given",
+        "receiving",
+        "received",
+        "continue",
+        "continued",
+        "cont",
+        "applied",
+        "placed",
+        "using",
+        "via",
+        "changed",
+        "titrated",
+        "increased",
+        "decreased",
+        "weaned",
+        "held",
+        "hold",
+        "add",
+        "added",
+        "dc'd",
+        "d/c",
+        "of",
+        "per",
+    ]
+)
+_DOSE_RE = re.compile(r"\s*(?:\d|x\s?\d|gtt|drip|dsg|dressing|mdi|neb|po\b|iv\b)", re.I)
+
+
+def _treatment_context(text: str, start: int, end: int) -> bool:
+    """Return True when a single unknown word is used like a product.
+
+    That is: after a treatment word, or followed by a dose or a route ("Ancef 2g").
+    """
+    before = text[max(0, start - 24) : start].split()
+    # A word ending a sentence ("given. Margaret visited") is no context for the next one.
+    if (
+        before
+        and not before[-1].endswith((".", ";", ":"))
+        and before[-1].lower() in _TREATMENT_BEFORE
+    ):
+        return True
+    return _DOSE_RE.match(text, end) is not None
 
 
 @register(NAME)

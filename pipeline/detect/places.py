@@ -3,7 +3,7 @@
 Safe Harbor category B covers every geographic subdivision smaller than a state, and this
 project treats hospitals and other facilities as locations too. Evidence:
 
-* a facility head word after one to four name words ("Holy Cross Hospital", "Kessler-Adventist
+* a facility head word after one to four name words ("Good Hope Hospital", "Kessler-Adventist
   Hosp", "Lochearn Medical Center", "Hopkins Rehab");
 * movement or residence context before a name-like word ("transferred from CALVERT", "to GH",
   "lives in catonsville"), where ward words ("to floor", "from CCU") are stop words;
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cache
 
 from pipeline.config import Settings
+from pipeline.detect.gazetteer import find_places
 from pipeline.detect.registry import register
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
@@ -29,9 +29,7 @@ from pipeline.detect.wordclass import (
     WordClasses,
     analyse,
     default_word_classes,
-    phrase_list,
     propagate,
-    tokenize,
 )
 
 NAME = "location_context.v1"
@@ -55,8 +53,95 @@ FACILITY_HEADS = frozenset(
         "sanitarium",
         "sanatorium",
         "healthcare",
+        "memorial",
+        "regional",
     ]
 )
+#: Heads that name a facility only after a proper name ("Elmwick Memorial", not "memorial").
+_NAMED_HEADS = frozenset({"memorial", "regional"})
+#: Generic words before a facility head that make it a description, not a name
+#: ("outside hospital", "acute rehab", "their hospital"): they stop the walk back.
+_GENERIC = frozenset(
+    [
+        "outside",
+        "local",
+        "another",
+        "other",
+        "previous",
+        "prior",
+        "prev",
+        "same",
+        "different",
+        "nearest",
+        "nearby",
+        "closest",
+        "referring",
+        "outlying",
+        "community",
+        "private",
+        "acute",
+        "subacute",
+        "inpatient",
+        "outpatient",
+        "cardiac",
+        "pulmonary",
+        "physical",
+        "psychiatric",
+        "psych",
+        "long",
+        "term",
+        "transitional",
+        "skilled",
+        "assisted",
+        "living",
+        "veterans",
+        "va",
+        "vamc",
+        "teaching",
+        "tertiary",
+        "rural",
+        "area",
+        "his",
+        "her",
+        "their",
+        "our",
+        "this",
+        "that",
+        "new",
+        "old",
+        "current",
+        "home",
+        "day",
+        "dialysis",
+        "any",
+        "each",
+        "every",
+        "which",
+        "whose",
+        "first",
+        "second",
+        "possible",
+        "potential",
+        "planned",
+        "future",
+        "eventual",
+        "short",
+        "rehabilitation",
+        "hospital",
+        "hosp",
+        "clinic",
+        "center",
+        "nursing",
+    ]
+)
+#: Wards after a facility acronym ("XYMC ER", "XYH TCU").
+_WARD_AFTER = frozenset({"er", "ed", "ew", "icu", "tcu", "ccu", "micu", "sicu", "cath", "campus"})
+_ACRONYM_RE = re.compile(r"[A-Z]{1,4}(?:H|MC)")
+#: A ward or unit named by a proper word and a floor number ("Gerstley 6", "Ostrander3").
+_WARD_RE = re.compile(
+    r"(?<![\w-])((?:[A-Z][a-z]{3,}|[A-Z]{4,}|[a-z]{4,})) ?(\d{1,2})(?![\w:/%-]|\.\d)"
+)
+_WARD_CONTEXT = frozenset({"to", "on", "from", "at", "in", "back", "onto"})
 #: Words that need a preceding "medical", "health", "nursing"... to be a facility head.
 _HEAD_QUALIFIERS = frozenset(
     ["medical", "health", "nursing", "cancer", "heart", "care", "rehab", "surgical"]
@@ -124,19 +209,7 @@ _MOVE_LINKS = frozenset(["to", "from", "at", "in", "into", "by", "back", "the"])
 _OFFSET_GAP = 3
 
 _SCORE_FACILITY, _SCORE_CONTEXT, _SCORE_GAZETTEER, _SCORE_WEAK = 0.85, 0.7, 0.5, 0.45
-
-
-@cache
-def _gazetteer_index() -> dict[str, list[tuple[str, ...]]]:
-    """Map a place's first word to the places' word tuples, longest first."""
-    index: dict[str, list[tuple[str, ...]]] = {}
-    for place in phrase_list("places"):
-        words = tuple(t.low for t in tokenize(place))
-        if words:
-            index.setdefault(words[0], []).append(words)
-    for cands in index.values():
-        cands.sort(key=len, reverse=True)
-    return index
+_BOUNDARY = frozenset(["in", "from", "to", "near", "at", "by", "into", "for", "with", "of"])
 
 
 class LocationContextRecognizer:
@@ -185,8 +258,10 @@ class LocationContextRecognizer:
                     self._w.is_name(nxt.low.removesuffix("'s")) and nxt.text[:1].isupper()
                 ):
                     spans.append(Span(tok.start, nxt.end, Category.GEO, _SCORE_CONTEXT, NAME))
-        if mode is CaseMode.MIXED:
-            spans.extend(self._gazetteer(text, toks))
+        spans.extend(self._gazetteer(text, toks, mode))
+        spans.extend(self._acronyms(text, toks))
+        spans.extend(self._wards(text, toks, mode))
+        spans.extend(self._phrases(toks, spans))
         spans.extend(
             propagate(
                 toks,
@@ -199,27 +274,12 @@ class LocationContextRecognizer:
         )
         return spans
 
-    def _gazetteer(self, text: str, toks: list[Token]) -> list[Span]:
-        """Capitalised gazetteer places (multi-word places matched token by token)."""
-        index = _gazetteer_index()
-        out = []
-        for i, tok in enumerate(toks):
-            cands = index.get(tok.low)
-            if not cands or not tok.text[0].isupper():
-                continue
-            for words in cands:  # longest first
-                end = i + len(words)
-                if end > len(toks):
-                    continue
-                if all(toks[i + k].low == words[k] for k in range(1, len(words))) and all(
-                    text[toks[i + k - 1].end : toks[i + k].start] in (" ", ". ")
-                    for k in range(1, len(words))
-                ):
-                    out.append(
-                        Span(tok.start, toks[end - 1].end, Category.GEO, _SCORE_GAZETTEER, NAME)
-                    )
-                    break
-        return out
+    def _gazetteer(self, text: str, toks: list[Token], mode: CaseMode) -> list[Span]:
+        """Gazetteer places (see :mod:`pipeline.detect.gazetteer` for the evidence needed)."""
+        return [
+            Span(toks[a].start, toks[b - 1].end, Category.GEO, _SCORE_GAZETTEER, NAME)
+            for a, b in find_places(text, toks, mode, self._w, MOVES)
+        ]
 
     def _after_unit(self, text: str, toks: list[Token], i: int) -> Span | None:
         """The town after an address unit ("Apt. 123  Qasigiannguit", "Suite 8 > Bashall Town").
@@ -259,36 +319,166 @@ class LocationContextRecognizer:
             return False
         return not tok.text.isupper() or len(tok.text) >= 5
 
+    def _boundary(self, text: str, toks: list[Token], k: int) -> bool:
+        """A facility name may start at ``toks[k]``: after a preposition, a move, a line start."""
+        if k == 0:
+            return True
+        prev = toks[k - 1]
+        gap = text[prev.end : toks[k].start]
+        if any(c in gap for c in "\n|:;(@"):
+            return True
+        if prev.low in _BOUNDARY or prev.low in MOVES:
+            return True
+        if prev.low == "the" and k >= 2:
+            return toks[k - 2].low in _BOUNDARY or toks[k - 2].low in MOVES
+        return False
+
     def _facility(self, text: str, toks: list[Token], i: int, mode: CaseMode) -> Span | None:
+        """A facility: one to five name words before a head word ("Elmwick Memorial Hospital").
+
+        Proper-looking words (capitalised in mixed case, not everyday words otherwise) always
+        count; everyday words ("Good Hope", "mercy vale") count when the name starts right
+        after a preposition, a move verb or a line start, and is not a generic description
+        ("outside hospital").
+        """
         head = toks[i]
         if head.low in _NEEDS_QUALIFIER and not (i > 0 and toks[i - 1].low in _HEAD_QUALIFIERS):
             return None
-        if mode is CaseMode.MIXED and not head.text[0].isupper():
-            return None
-        start = i
+        lower_head = mode is CaseMode.MIXED and not head.text[0].isupper()
+        strict = i
+        loose = i
         k = i - 1
+        strict_open = True
         while k >= 0 and i - k <= 5:
             gap = text[toks[k].end : toks[k + 1].start]
             if gap not in (" ", "-", ". ", "'s ") or len(gap) > 3:
                 break
             t = toks[k]
-            if (
+            proper = (
                 t.low in _HEAD_QUALIFIERS
                 or t.low in ("st", "saint", "of", "memorial", "general")
                 or self._placeish(t, mode)
-                or (mode is CaseMode.MIXED and t.text[0].isupper())
+            ) and not lower_head
+            if proper and strict_open:
+                strict = k
+            else:
+                strict_open = False
+            if (
+                proper
+                or (
+                    not self._w.is_stop(t.low)
+                    and t.low not in _GENERIC
+                    and t.low not in MOVES
+                    and (t.low not in _HEAD_QUALIFIERS or k < i - 1)
+                )
+                or t.low in _HEAD_QUALIFIERS
+                or t.low in ("st", "of")
             ):
-                start = k
+                loose = k
             else:
                 break
             k -= 1
+        start = strict
+        if loose < strict and self._boundary(text, toks, loose):
+            start = loose
+        elif lower_head:
+            return None
         # A bare head word ("the hospital") or only qualifiers ("medical center") is no name.
         named = [
             t for t in toks[start:i] if t.low not in _HEAD_QUALIFIERS and t.low not in ("of", "st")
         ]
         if not named:
             return None
+        if head.low in _NAMED_HEADS and (
+            len(named) != i - start or any(t.low in _GENERIC for t in named)
+        ):
+            return None
         return Span(toks[start].start, head.end, Category.GEO, _SCORE_FACILITY, NAME)
+
+    def _acronyms(self, text: str, toks: list[Token]) -> list[Span]:
+        """Facility acronyms ("XYMC", "XYH"): capitals ending in H or MC, in place context.
+
+        Found once in a document, every other mention of the same acronym counts too.
+        """
+        found: set[str] = set()
+        for k, t in enumerate(toks):
+            if not (2 <= len(t.text) <= 5 and _ACRONYM_RE.fullmatch(t.text)):
+                continue
+            if self._w.is_stop(t.low) or self._w.is_word(t.low) or t.text in found:
+                continue  # "TOUCH", "HIGH" in ALL-CAPS text are words, not acronyms
+            if t.start and text[t.start - 1].isalnum():
+                continue  # the tail of a unit or code ("4.5CCH")
+            nxt = toks[k + 1].low if k + 1 < len(toks) else ""
+            if (nxt in _WARD_AFTER and text[t.end : toks[k + 1].start] == " ") or (
+                k > 0
+                and self._boundary(text, toks, k)
+                and not (any(c in text[toks[k - 1].end : t.start] for c in "\n|:;("))
+            ):
+                found.add(t.text)
+        return [
+            Span(t.start, t.end, Category.GEO, _SCORE_CONTEXT, NAME)
+            for t in toks
+            if t.text in found
+        ]
+
+    def _wards(self, text: str, toks: list[Token], mode: CaseMode) -> list[Span]:
+        """Wards named by an unknown word and a floor number after "to"/"on" ("on Ostrander 6").
+
+        The word must have no everyday, clinical or stop-word reading. Once found, its glued
+        or bare mentions elsewhere in the document count too ("Ostrander6").
+        """
+        found: set[str] = set()
+        hits: list[tuple[int, int, str]] = []
+        for m in _WARD_RE.finditer(text):
+            word = m.group(1)
+            low = word.lower()
+            if self._w.is_stop(low) or self._w.is_word(low) or low in MOVES:
+                continue
+            if word.islower() and mode is not CaseMode.LOWER:
+                continue  # "able to advance 30 cm": prose, not a ward
+            hits.append((m.start(1), m.end(1), low))
+            before = text[max(0, m.start() - 12) : m.start()].split()
+            if before and before[-1].lower().strip(".,") in _WARD_CONTEXT | MOVES:
+                found.add(low)
+        if not found:
+            return []
+        out = [Span(a, b, Category.GEO, _SCORE_CONTEXT, NAME) for a, b, low in hits if low in found]
+        out.extend(
+            Span(t.start, t.end, Category.GEO, _SCORE_WEAK, NAME) for t in toks if t.low in found
+        )
+        return out
+
+    def _phrases(self, toks: list[Token], spans: list[Span]) -> list[Span]:
+        """Other mentions of a found multi-word facility name ("Mercy Vale" in "... Hospital")."""
+        starts = {t.start: k for k, t in enumerate(toks)}
+        phrases: set[tuple[str, ...]] = set()
+        for span in spans:
+            k = starts.get(span.start)
+            if k is None:
+                continue
+            words: list[str] = []
+            while k < len(toks) and toks[k].end <= span.end:
+                low = toks[k].low
+                if low in FACILITY_HEADS:
+                    break
+                words.append(low)
+                k += 1
+            # "Johns Hopkins Medical" -> "Johns Hopkins"; "Mercy Vale" keeps its qualifier.
+            while len(words) > 2 and words[-1] in _HEAD_QUALIFIERS:
+                words.pop()
+            if len(words) >= 2 and not all(self._w.is_stop(w) for w in words):
+                phrases.add(tuple(words))
+        out: list[Span] = []
+        for phrase in phrases:
+            n = len(phrase)
+            for k in range(len(toks) - n + 1):
+                if toks[k].low == phrase[0] and all(
+                    toks[k + m].low == phrase[m] for m in range(1, n)
+                ):
+                    out.append(
+                        Span(toks[k].start, toks[k + n - 1].end, Category.GEO, _SCORE_WEAK, NAME)
+                    )
+        return out
 
     def _after_move(self, text: str, toks: list[Token], i: int, mode: CaseMode) -> Span | None:
         j = i + 1
@@ -296,8 +486,15 @@ class LocationContextRecognizer:
         while j < len(toks) and toks[j].low in _MOVE_LINKS and j - i <= 3:
             linked = linked or toks[j].low != "the"
             j += 1
-        if not linked or j >= len(toks) or toks[j].start - toks[j - 1].end > _OFFSET_GAP:
+        if not linked or j >= len(toks):
             return None
+        if toks[j].start - toks[j - 1].end > _OFFSET_GAP:
+            # "transferred to 209 Ostrander": a room number may sit before an unknown name.
+            gap = text[toks[j - 1].end : toks[j].start].strip()
+            if not (gap.isdigit() and len(gap) <= 4) or self._w.is_word(toks[j].low):
+                return None
+            if len(toks[j].text) < 4 or not self._placeish(toks[j], mode):
+                return None
         start = j
         while j < len(toks) and j - start < 3 and self._placeish(toks[j], mode):
             if j > start and text[toks[j - 1].end : toks[j].start] not in (" ", "-"):

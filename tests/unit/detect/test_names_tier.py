@@ -116,3 +116,95 @@ def test_everyday_word_does_not_spread(names):
 def test_place_found_in_context_spreads(places):
     text = "ADMITTED FROM CALVERT YESTERDAY. CALVERT RECORDS REQUESTED."
     assert len({s.start for s in places.find(text)}) == 2
+
+
+# --- context cues added in name_context.v1 (synthetic names) -------------------------------
+NAME_CUE_POSITIVES = [
+    ("INR UP AFTER FFP. E. MASON AWARE OF LABS.", "E. MASON"),
+    ("CXR DONE. AS PER E. MASON: SMALL EFFUSIONS.", "E. MASON"),
+    ("UOP LOW, J KOWALCZYK ORDERED LASIX.", "J KOWALCZYK"),
+    ("Orders signed on chart by Dr. Art Quimby today.", "Art Quimby"),
+    ("resp- Arthur Vandermolen,MD made no vent changes.", "Arthur Vandermolen"),
+    ("Sons in to visit. Son Dusty to take valuables home.", "Dusty"),
+    ("SOCIAL-phone call from son Tom-who states he will come.", "Tom"),
+    ("NEURO TEAM UP TO TALK WITH THOMAS ABOUT THE PLAN.", "THOMAS"),
+    ("d/w Quentin re plan for tonight", "Quentin"),
+    ("Follow up with Ingrid Vornqvist in a couple of months.", "Ingrid Vornqvist"),
+    ("My name is Ruth T Okafor and I need help.", "Ruth T Okafor"),
+    ("Report given. | OSKAR T. BRANDVOLD, RRT\n", "OSKAR T. BRANDVOLD"),
+    ("Pt stable. Spoke with daughter dagny about plan.", "dagny"),
+    ('Alice: "Who are you?" Bob: "I\'m Ingrid\'s daughter."', "Ingrid"),
+]
+
+NAME_CUE_NEGATIVES = [
+    "DISCUSS PLAN WITH TEAM THIS AM. CONTACT SOCIAL WORK.",
+    "NO STOOL TODAY, U/O. TEAM AWARE. 90'S. HO AWARE.",
+    "DUODERM PLACED. LASIX ORDERED. PT CALLED OUT.",
+    "New PA line placed. R FEMORAL PA line removed.",
+    "Hi, I'm calling about the bill.",
+    "Pt able to speak. Mouthing words constantly.",
+    "Pt stable. Spoke with daughter about the plan; son will call.",
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), NAME_CUE_POSITIVES)
+def test_name_cue_positive(names, text, needle):
+    assert covered(names, text, needle), found(names, text)
+
+
+@pytest.mark.parametrize("text", NAME_CUE_NEGATIVES)
+def test_name_cue_near_miss_negative(names, text):
+    assert found(names, text) == []
+
+
+def test_possessive_is_not_part_of_the_name(names):
+    text = "Reviewed Dr. Quigley's note and Vornqvist's letter."
+    assert "Quigley" in found(names, text)
+    assert not any(t.endswith("'s") for t in found(names, text))
+
+
+# --- facility, ward, acronym and gazetteer rules of location_context.v1 --------------------
+GEO_RULE_POSITIVES = [
+    ("TRANSFERRED FROM ELMWICK MEMORIAL FOR CATH.", "ELMWICK"),
+    ("TAKEN TO LIBERTY HOSPITAL WHERE EKG WAS DONE.", "LIBERTY"),
+    ("Pt went to good hope hospital for an eval.", "good hope"),
+    ("REFERRED TO XYMC FOR CATH. AT XYMC EW HE WAS STABLE.", "AT XYMC"),
+    ("MED-FLIGHTED TO XYH. LATER SEEN IN XYH TCU.", "XYH"),
+    ("PT TRANSFERRED TO OSTRANDER 6 TODAY. PLAN: OSTRANDER6 IN AM.", "OSTRANDER6"),
+    ("transferred to 209 ostrander, report given.", "ostrander"),
+    ("DAUGHTER TO ARRIVE TOMORROW FROM FROSTBURG.", "FROSTBURG"),
+    ("OLD RECORDS FROM FROSTBURG, MD REQUESTED.", "FROSTBURG"),
+    ("Her son lives in Frostburg with his wife.", "Frostburg"),
+    ("Sent to Mercy Vale Hospital. Returned from Mercy Vale today.", "from Mercy Vale"),
+]
+
+GEO_RULE_NEGATIVES = [
+    "FEET COOL TO TOUCH. SATS IN HIGH 90S. UNABLE TO COUGH.",
+    "PMH: HTN. GIVEN NPH 10 UNITS. PH 7.31 ON ABG.",
+    "ADMITTED TO OSH WITH CP. TRANSFERRED TO OUTSIDE HOSPITAL.",
+    "Still plans for possible rehab on tuesday.",
+    "NO STOOL DESPITE BEING PLACED ON BEDPAN 6-8 TIMES.",
+    "Urology able to advance 30 cm catheter today.",
+    "SITTING IN CHAIR. IN BED BY 9. FLUID IN MARION POUCH.",
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), GEO_RULE_POSITIVES)
+def test_geo_rule_positive(places, text, needle):
+    start = text.index(needle)
+    if needle.startswith(("AT ", "from ")):
+        start += needle.index(" ") + 1  # the place after the context word
+    end = text.index(needle) + len(needle)
+    assert any(
+        (s.start <= start and end <= s.end) or s.start == start for s in places.find(text)
+    ), found(places, text)
+
+
+@pytest.mark.parametrize("text", GEO_RULE_NEGATIVES)
+def test_geo_rule_near_miss_negative(places, text):
+    assert found(places, text) == []
+
+
+def test_facility_head_alone_is_not_named(places):
+    assert found(places, "ELMWICK MEMORIAL") == ["ELMWICK MEMORIAL"]
+    assert found(places, "a memorial service was held") == []

@@ -81,3 +81,35 @@ def test_batch_matches_single(ner):
     texts = ["Dr. Margaret Thornbury saw him.", "", "NOTHING HERE", "From Boston to Denver."]
     batch = ner.find_batch(texts)
     assert batch == [ner.find(t) for t in texts]
+
+
+def test_products_after_treatment_words_are_not_names(ner):
+    text = "Pt started on Zorvexa 2g q8h. Dressing covered with Plenix. Restarted Nutrivo at 10cc."
+    assert texts_of(text, ner.find(text), Category.NAME) == []
+
+
+def test_lower_case_words_in_mixed_text_are_not_entities(ner):
+    text = "Pt seen by Dr. Thornbury. Skin: receiving nystatin powders, perla, hoyer lift used."
+    names = texts_of(text, ner.find(text))
+    assert not any(t.islower() for t in names)
+
+
+@pytest.mark.parametrize(
+    ("start_word", "expected"),
+    [("started on ", True), ("covered with ", True), ("his friend ", False)],
+)
+def test_treatment_context_table(start_word, expected):
+    from pipeline.detect.ner import _treatment_context
+
+    text = f"Pt {start_word}Zorvexa today."
+    a = text.index("Zorvexa")
+    assert _treatment_context(text, a, a + len("Zorvexa")) is expected
+
+
+def test_dose_after_word_is_treatment_context():
+    from pipeline.detect.ner import _treatment_context
+
+    text = "Zorvexa 2g given. Margaret visited."
+    assert _treatment_context(text, 0, 7)
+    b = text.index("Margaret")
+    assert not _treatment_context(text, b, b + 8)
