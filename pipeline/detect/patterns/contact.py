@@ -68,7 +68,7 @@ def _phone_handler(score: float, min_digits: int, max_digits: int) -> Handler:
 
 # What follows a phone keyword: filler, then a number made of digit groups.
 _NUMBER_AFTER = re.compile(
-    r"[\s:#.=\-]{0,4}(?:(?:is|at|on|me|us|no|number|num|nr|#|de)\.?[\s:#.=\-]{0,3}){0,3}"
+    r"[\s:#.=\-]{0,4}(?:(?:is|at|on|me|us|no|number|num|nr|#|de|x|ext)\.?[\s:#.=\-]{0,3}){0,3}"
     r"(\+?\s?\(?\d[\d().\- ]{2,22}\d|\d{4,6})"
 )
 
@@ -234,6 +234,7 @@ SPECS: tuple[PatternSpec, ...] = (
             r"(?:x\d{1,6})?\b",
             r"\(0\d{0,4}\)\s{0,2}\d{2,5}(?:[\s.-]\d{2,5}){1,3}\b",
             r"\b0\d{1,4}(?:[\s.-]\d{2,5}){2,4}\b",
+            r"\b0\d{2,4}[\s.-]\d{6,8}\b",  # trunk 0, area code, one subscriber group
         ),
         (Category.PHONE, Category.FAX),
         _phone_handler(0.75, 8, 15),
@@ -244,8 +245,11 @@ SPECS: tuple[PatternSpec, ...] = (
         (
             r"\b(?:tel|tel[eé]fono|telephone|phone|cell|cellular|mobile|m[oó]vil|tfno|tlfno|tlf|"
             r"telf|pager|beeper|bpr|pgr|pg|fax|facsimile|contact|call|ext|x|reached\s{1,2}at|desk|office|"
-            r"landline|answering\s{1,2}at)\b",
+            r"landline|answering\s{1,2}at|text|sms|whatsapp|dial)\b",
             r"\b(?:ph|home|work|h|w|c|m|f)\s?[:#]",
+            # "my number is 699 956 915", "her phone number: ..."
+            r"\b(?:my|your|his|her|their|our)\s{1,2}(?:(?:phone|mobile|cell|contact)\s{1,2})?"
+            r"(?:number|no\.)",
         ),
         (Category.PHONE, Category.FAX),
         _phone_after_keyword,
@@ -255,6 +259,7 @@ SPECS: tuple[PatternSpec, ...] = (
         "phone_grouped_pattern.v1",
         (
             rf"\b\d{{2,4}}(?:[ .-]\d{{2,6}}){{1,4}}[\s,(\\-]{{1,3}}{_PHONE_WORDS}\b",
+            rf"\b\d{{7,15}}[\s,(\\-]{{1,3}}{_PHONE_WORDS}\b",
             rf"\(\d{{2,4}}\)\s?\d{{2,4}}(?:[ .-]\d{{2,6}}){{1,3}}[\s,(\\-]{{1,3}}{_PHONE_WORDS}\b",
         ),
         (Category.PHONE, Category.FAX),

@@ -39,6 +39,12 @@ _MES = (
     r"diciembre)"
 )
 _ORD = r"(?:st|nd|rd|th|º|ª)?"
+_WEEKDAY = (
+    r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?|"
+    r"sat(?:urday)?|sun(?:day)?|lunes|martes|mi[eé]rcoles|jueves|viernes|s[aá]bado|domingo)"
+)
+# "Monday, April 16, 2000": a weekday written before a date belongs to it.
+_WEEKDAY_LEAD = rf"(?:\b{_WEEKDAY}\b\.?,?\s{{1,2}})?"
 _YEAR = r"(?:\d{4}|'\d{2})\b"
 
 # Words after which a bare month/day is very likely a date.
@@ -109,6 +115,36 @@ _FRACTION_DENOMINATORS = frozenset((2, 3, 4, 8))
 _TITERS = frozenset((16, 20, 32, 40, 64, 80))
 
 
+_PARTNER_BEFORE = re.compile(
+    r"(?<![\d/.])(\d{1,2})/(\d{1,2})\s{0,2}(?:-|to|thru|through|or|and|&)\s{0,2}\Z", re.IGNORECASE
+)
+_PARTNER_AFTER = re.compile(
+    r"\s{0,2}(?:-|to|thru|through|or|and|&)\s{0,2}(\d{1,2})/(\d{1,2})(?![\d/.])", re.IGNORECASE
+)
+
+
+def _range_partner(text: str, start: int, end: int) -> bool:
+    """Whether another month/day is joined to this one ("8/2 - 8/10", "8/9 or 8/10").
+
+    The partner must be a real month/day that is not a grade (``5/5``) and not preceded by a
+    vital-sign or ventilator word; a range of dates makes each end a date.
+    """
+    before = _PARTNER_BEFORE.search(text, max(0, start - 16), start)
+    after = _PARTNER_AFTER.match(text, end, min(len(text), end + 16))
+    for found, p_start in ((before, before.start() if before else 0), (after, end)):
+        if found is None:
+            continue
+        m, d = int(found.group(1)), int(found.group(2))
+        if m != d and real_date(None, m, d) and not _fraction_like(m, d):
+            return not vital_precedes(text, p_start) and not vital_precedes(text, start)
+    return False
+
+
+def _fraction_like(m: int, d: int) -> bool:
+    """``1/3``, ``3/4``: a fraction (of a lung field, of a dose) reads before a date."""
+    return m < d and d in _FRACTION_DENOMINATORS
+
+
 def _month_day(text: str, start: int, end: int) -> Hit | None:
     """``10/12`` (month/day) or ``5/97`` (month/year), unless it reads as a measurement.
 
@@ -130,6 +166,11 @@ def _month_day(text: str, start: int, end: int) -> Hit | None:
     ):
         return None  # "36/7" in "119/36/7.47"; "4-6/2-4": a range, not "10/12-10/14"
     cue = date_cue(text, start)
+    # A range partner ("8/2 - 8/10") rescues a candidate the grade rules below would reject;
+    # it is looked for only then (the common candidate needs no second window read).
+    grade_like = m == d or (d in (5, 10) and m <= d)
+    if cue is None and not month_year and grade_like and _range_partner(text, start, end):
+        cue = "range"
     if month_year:
         if m == 1 and d in _TITERS and cue is None:
             return None
@@ -191,6 +232,50 @@ def _ordinal_day(text: str, start: int, end: int) -> Hit | None:
     return found.start(), found.end(), Category.DATE, 0.6
 
 
+_YEAR_VALUE = re.compile(r"(?:19|20)\d{2}")
+# "from 2000 to 2400", "1900-0700": a span of clock times, not years.
+_CLOCK_RANGE = re.compile(r"\s{0,2}(?:to|-|until|till|and)\s{0,2}(\d{4})\b", re.IGNORECASE)
+_TIME_CUES = frozenset(("since", "until", "till", "by", "before", "after", "from", "at"))
+
+
+def _year_in_context(text: str, start: int, end: int) -> Hit | None:
+    """A year after a date word ("born in 1977", "since 1971", "en 2010"): the year alone.
+
+    Safe Harbor keeps years, but a year in date context is flagged recall-first. A round clock
+    time after a time word ("since 2000", "from 2000 to 2400") is not a year.
+    """
+    found = _YEAR_VALUE.search(text, max(start, end - 4), end)
+    if found is None or in_number_chain(text, found.start(), end) or unit_follows(text, end):
+        return None
+    value = found.group()
+    cue = (
+        text[start : found.start()].split()[0].lower()
+        if text[start : found.start()].split()
+        else ""
+    )
+    clock = int(value[:2]) in (19, 20, 21, 22, 23) and value[2:] in ("00", "15", "30", "45")
+    if clock and cue in _TIME_CUES:
+        return None
+    other = _CLOCK_RANGE.match(text, end, min(len(text), end + 16))
+    if other is not None and not 1800 <= int(other.group(1)) <= 2100:
+        return None
+    return found.start(), end, Category.DATE, 0.6
+
+
+def _weekday(text: str, start: int, end: int) -> Hit | None:
+    """A weekday tied to a time ("Tuesday morning") or a meeting ("meet Monday"): the weekday."""
+    found = _WEEKDAY_WORD.search(text, start, end)
+    if found is None:
+        return None
+    return found.start(), found.end(), Category.DATE, 0.5
+
+
+_WEEKDAY_WORD = re.compile(
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|lunes|martes|mi[eé]rcoles|jueves|viernes|"
+    r"s[aá]bado|domingo",
+    re.IGNORECASE,
+)
+
 SPECS: tuple[PatternSpec, ...] = (
     PatternSpec(
         "date_numeric_pattern.v1",
@@ -222,8 +307,9 @@ SPECS: tuple[PatternSpec, ...] = (
     PatternSpec(
         "date_month_name_pattern.v1",
         (
-            rf"\b{_MON}\b\.?\s{{0,2}}\d{{1,2}}{_ORD}\b(?:,?\s{{0,2}}{_YEAR})?",
-            rf"\b\d{{1,2}}{_ORD}\s{{0,2}}(?:of\s{{1,2}})?{_MON}\b\.?(?:,?\s{{0,2}}{_YEAR})?",
+            rf"{_WEEKDAY_LEAD}\b{_MON}\b\.?\s{{0,2}}\d{{1,2}}{_ORD}\b(?:,?\s{{0,2}}{_YEAR})?",
+            rf"{_WEEKDAY_LEAD}\b\d{{1,2}}{_ORD}\s{{0,2}}(?:of\s{{1,2}})?{_MON}\b\.?"
+            rf"(?:,?\s{{0,2}}{_YEAR})?",
             rf"\b\d{{1,2}}-{_MON}-(?:\d{{4}}|\d{{2}})\b",
             rf"\b{_MON}\b\.?,?\s{{0,2}}(?:of\s{{1,2}})?\d{{4}}\b",
             rf"\b\d{{1,2}}{_ORD}\s{{1,2}}de\s{{1,2}}{_MES}\b(?:\s{{1,2}}del?\s{{1,2}}\d{{4}}\b)?",
@@ -248,6 +334,30 @@ SPECS: tuple[PatternSpec, ...] = (
         (r"\b(?:on|of|since|until|by|from|before|after)\s{1,2}the\s{1,2}\d{1,2}(?:st|nd|rd|th)\b",),
         (Category.DATE,),
         _ordinal_day,
+        max_len=48,
+    ),
+    PatternSpec(
+        "date_year_context_pattern.v1",
+        (
+            r"\b(?:in|during|since|of|from|until|till|by|circa|ca\.|c\.|year|born|founded|"
+            r"established|before|after|early|late|mid|spring|summer|autumn|fall|winter|en|desde|"
+            r"hasta|durante|año|del|entre|a[nñ]o\s{1,2}de)\s{1,2}(?:19|20)\d{2}\b",
+        ),
+        (Category.DATE,),
+        _year_in_context,
+        max_len=32,
+    ),
+    PatternSpec(
+        "date_weekday_pattern.v1",
+        (
+            r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\s{1,2}(?:morning|afternoon|evening|"
+            r"night|noon|lunch|at\s{1,2}\d{1,2}(?::\d{2})?\s{0,2}[ap]\.?m)\b",
+            r"\b(?:meet|meeting|see\s{1,2}you|call\s{1,2}you|"
+            r"arriving|arrive|leaving|leave)\s{1,2}(?:on\s{1,2})?(?:this\s{1,2}|next\s{1,2})?"
+            r"(?:mon|tues|wednes|thurs|fri|satur|sun)day\b",
+        ),
+        (Category.DATE,),
+        _weekday,
         max_len=48,
     ),
 )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline.detect.patterns.address import unit_street
+from pipeline.detect.patterns.address_lines import POSTAL, compose
 from pipeline.detect.patterns.context import code_after
 from pipeline.detect.patterns.engine import Hit, PatternSpec
 from pipeline.detect.taxonomy import Category
@@ -58,17 +60,25 @@ def _street(text: str, start: int, end: int) -> Hit | None:
         return None
     if any(w.strip(".,") in _CLINICAL_WORDS for w in words[1:-1]):
         return None
+    start, end = compose(text, start, end)
     return start, end, Category.GEO, 0.85
 
 
-_ZIP = re.compile(r"\d{5}(?:-\d{4})?")
+_POSTAL_AFTER_KEYWORD = re.compile(
+    r"[ \t:#=.\-]{0,4}(?:(?:is|no|code)[ \t:#.]{1,3}){0,3}(?P<code>" + POSTAL + ")",
+    re.IGNORECASE,
+)
 
 
 def _zip_after_keyword(text: str, start: int, end: int) -> Hit | None:
-    found = code_after(text, end, min_digits=5, min_len=5)
-    if found is None or _ZIP.fullmatch(text[found[0] : found[1]]) is None:
+    """A postal code after "ZIP", "postcode", "CP:": US, UK, Canadian, 3-6 digit and others."""
+    found = _POSTAL_AFTER_KEYWORD.match(text, end, min(len(text), end + 32))
+    if found is not None:
+        return found.start("code"), found.end(), Category.GEO, 0.85
+    code = code_after(text, end, min_digits=5, min_len=5)
+    if code is None:
         return None
-    return found[0], found[1], Category.GEO, 0.85
+    return code[0], code[1], Category.GEO, 0.7
 
 
 def _state_zip(text: str, start: int, end: int) -> Hit | None:
@@ -79,14 +89,12 @@ def _state_zip(text: str, start: int, end: int) -> Hit | None:
 def _street_es(text: str, start: int, end: int) -> Hit | None:
     if end - start > 160:
         return None
+    start, end = compose(text, start, end)
     return start, end, Category.GEO, 0.8
 
 
-def _unit_only(text: str, start: int, end: int) -> Hit | None:
-    return start, end, Category.GEO, 0.6
-
-
 def _po_box(text: str, start: int, end: int) -> Hit | None:
+    start, end = compose(text, start, end)
     return start, end, Category.GEO, 0.9
 
 
@@ -127,7 +135,7 @@ SPECS: tuple[PatternSpec, ...] = (
             r"glorieta|urbanizaci[oó]n|rua|rue|viale)\b\.?|\bav\.))\s{0,2}"
             rf"(?:(?:de|del|la|las|los|el)\s+){{0,2}}(?:{_ES_WORD}\s+(?:(?:de|del|la|y)\s+)?){{0,4}}"
             rf"{_ES_WORD},?\s{{0,2}}(?:n[ºo°]\.?\s{{0,2}})?\d{{1,5}}\b"
-            r"(?:,\s{0,2}\d{1,3}[ºª]?(?:\s{0,2}[a-zA-Z]\b)?){0,3}",
+            r"(?:,\s{0,2}\d{1,3}\b[ºª]?(?:\s{0,2}[a-zA-Z]\b)?){0,3}",
         ),
         (Category.GEO,),
         _street_es,
@@ -154,7 +162,7 @@ SPECS: tuple[PatternSpec, ...] = (
         "unit_designator_pattern.v1",
         (r"\b(?:apt|apartment|suite|ste)\.?\s{0,2}#?\s{0,2}\d{1,5}[a-z]?\b",),
         (Category.GEO,),
-        _unit_only,
+        unit_street,
         max_len=48,
     ),
     PatternSpec(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from pipeline.config import Settings
-from pipeline.detect.patterns import ages, contact, dates, geo, ids
+from pipeline.detect.patterns import address, ages, contact, dates, geo, ids
 from pipeline.detect.patterns.engine import PatternEngine, PatternSpec
 from pipeline.detect.registry import register
 from pipeline.detect.taxonomy import Category
@@ -22,7 +22,7 @@ from pipeline.errors import DetectionError
 
 #: Every pattern of the tier, in a fixed order (expression ids follow it).
 ALL_SPECS: tuple[PatternSpec, ...] = (
-    dates.SPECS + contact.SPECS + ids.SPECS + geo.SPECS + ages.SPECS
+    dates.SPECS + contact.SPECS + ids.SPECS + geo.SPECS + address.SPECS + ages.SPECS
 )
 
 

@@ -138,3 +138,33 @@ def test_ip_positive(text: str, value: str) -> None:
 )
 def test_ip_negative(text: str) -> None:
     assert found(text, Category.IP) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Please call x51234 after six.", "51234"),
+        ("My number is 612 304 518.", "612 304 518"),
+        ("Text me on 0961-4402715 later.", "0961-4402715"),
+        ("Office 0961-4402715 today", "0961-4402715"),
+        ("8005550199-Fax", "8005550199"),
+        ("Phone: 60-56-85-91 evenings", "60-56-85-91"),
+        ("Cell 06 12 34 56 78 ok", "06 12 34 56 78"),
+    ],
+)
+def test_phone_more_formats(text: str, value: str) -> None:
+    spans = found(text, Category.PHONE) | found(text, Category.FAX)
+    assert value in spans
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dial down the drip 5 times.",
+        "Gave text 2 pts to read.",
+        "Her number of visits was 4.",
+        "Counted 1234567 events per run",  # a long number without a phone word
+    ],
+)
+def test_phone_more_negatives(text: str) -> None:
+    assert found(text, Category.PHONE) == set()

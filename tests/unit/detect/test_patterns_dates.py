@@ -40,6 +40,20 @@ def found(text: str, label: Category) -> set[str]:
         ("Symptoms since October 2005.", "October 2005"),
         ("Date 3-25-17 noted.", "3-25-17"),
         ("CXR 4-Mar-2019 clear.", "4-Mar-2019"),
+        # A year in date context is flagged recall-first (Safe Harbor keeps years alone).
+        ("Born in 1947.", "1947"),
+        ("Symptoms since 1971, worse lately.", "1971"),
+        ("Operado en 2010 sin incidencias.", "2010"),
+        ("During 1999, she moved.", "1999"),
+        ("When: 2000-04-16 11:34:35", "2000-04-16 11:34:35"),
+        ("Seen April 16th, 2000 in clinic.", "April 16th, 2000"),
+        ("Seen 16/04/2000 in clinic.", "16/04/2000"),
+        ("Seen Monday, April 16, 2000 in clinic.", "Monday, April 16, 2000"),
+        ("Flew home on Tuesday morning.", "Tuesday"),
+        ("We'll meet Thursday at the office.", "Thursday"),
+        # Each end of a range of dates is a date, even without a cue word.
+        ("Ceftaz 8/2 - 8/10, then stopped.", "8/10"),
+        ("Dialysis 8/9 or 8/10 per renal.", "8/10"),
     ],
 )
 def test_date_positive(text: str, value: str) -> None:
@@ -62,7 +76,11 @@ def test_date_positive(text: str, value: str) -> None:
         "Version 1.2.3 installed.",
         "Meds q4h, x3 doses, 2L NC, 20 mEq KCl.",
         "Checked at 10:30 and 14:45.",  # times alone
-        "Born in 1947.",  # a bare year is not PHI
+        "Counted 1947 cells.",  # a bare four-digit number is not a year without a date word
+        "Asleep from 2000 to 2400.",  # clock times after a time word, not years
+        "Gave 2000 units of heparin.",
+        "On call Monday for the team.",  # a weekday alone is not flagged
+        "Crackles 1/3-1/2 up bilaterally.",  # a range of fractions, not of dates
         "Invalid 2/30 and 13/12 values.",
         "Range 4-6/2-4 noted.",
         "CO/CI 4.6/2.45 measured.",

@@ -81,3 +81,130 @@ def test_age_positive(text: str, value: str) -> None:
 )
 def test_age_negative(text: str) -> None:
     assert found(text, Category.AGE_OVER_89) == set()
+
+
+# Synthetic international addresses: each line of the address is joined into one span.
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Lives at 12 Puistotie 4, Tampere.", "12 Puistotie 4, Tampere"),
+        ("Visit Hauptstrasse 17 when you can", "Hauptstrasse 17"),
+        (
+            "The office is on Lindenweg 5\n10115 Berlin\nGermany",
+            "Lindenweg 5\n10115 Berlin\nGermany",
+        ),
+        ("Home: Via Roma 71, Torino", "Via Roma 71, Torino"),
+        ("Send it to 62 Rue Lafleur Apt. 9\nLyon", "62 Rue Lafleur Apt. 9\nLyon"),
+        ("Sent to 5 Kossuth u. 12. yesterday", "5 Kossuth u. 12."),
+        (
+            "Billing address: Ann Example\n  812 Tammikuja 7 Apt. 3\n  OULU\n  90100",
+            "812 Tammikuja 7 Apt. 3\n  OULU\n  90100",
+        ),
+        (
+            "41 Orchard Street\n Suite 12\n Springfield\n United States 10001",
+            "41 Orchard Street\n Suite 12\n Springfield\n United States 10001",
+        ),
+        ("Mail: 77 Birch Road, Leeds, LS1 4AB.", "77 Birch Road, Leeds, LS1 4AB"),
+        ("Return to PSC 1234, Box 5678\nAPO AE 09876 soon", "PSC 1234, Box 5678\nAPO AE 09876"),
+        (
+            "Meet at 90 Alder Lane\nToronto\n, ON\n K1A 0B1",
+            "90 Alder Lane\nToronto\n, ON\n K1A 0B1",
+        ),
+        ("She lives at 3104 Meadow Hill 58, Larnaca", "3104 Meadow Hill 58, Larnaca"),
+        ("Ship to 9 Oak Drive Suite 200 Dayton Ohio", "9 Oak Drive Suite 200 Dayton Ohio"),
+        ("ZIP: 4520", "4520"),
+        ("Postcode SW1A 1AA please", "SW1A 1AA"),
+        ("City: Springfield\nNext line", "Springfield"),
+        ("C/ Olmo 4, 2º B 28001 Madrid. Tel: 900", "C/ Olmo 4, 2º B 28001 Madrid"),
+        ("Drop it at 48 rue des Lilas, Nantes", "48 rue des Lilas, Nantes"),
+        ("Rue de Rivoli 99, 75001 Paris, France", "Rue de Rivoli 99, 75001 Paris, France"),
+        ("Via della Spiga 5, Milano", "Via della Spiga 5, Milano"),
+        (
+            "Address: 221B Baker Street, London NW1 6XE, UK",
+            "221B Baker Street, London NW1 6XE, UK",
+        ),
+        (
+            "Lives at 123 Main St, Springfield, IL 62704 with wife.",
+            "123 Main St, Springfield, IL 62704",
+        ),
+        ("She lives on Elm Grove 50 now.", "Elm Grove 50"),
+        (
+            "Stop at the corner of 12 Oak Street and Pine Road.",
+            "the corner of 12 Oak Street and Pine Road",
+        ),
+        ("my zip code is 4410", "4410"),
+        ("Ship to USNS Example\nFPO AP 01234", "USNS Example\nFPO AP 01234"),
+        ("return to psc 1234, box 5678\napo ae 09876", "psc 1234, box 5678\napo ae 09876"),
+        (
+            "Office: 7 Kossuth u. 12. Suite 4 Szeged Hungary. It is near.",
+            "7 Kossuth u. 12. Suite 4 Szeged Hungary",
+        ),
+    ],
+)
+def test_address_composed(text: str, value: str) -> None:
+    assert value in found(text, Category.GEO)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Gave 2 units via PEG 30 min ago.",  # "via" is a route here
+        "Tie 2 sutures at the end.",
+        "Pt c/o pain 5 out of 10.",
+        "C/O CONSTIPATION SINCE 2 DAYS.",
+        "Moved to unit 5 overnight.",
+        "Address concerns with family at 2 pm.",  # an address keyword with no address
+        "Discussed during rounds 3 times.",
+        "Bed 12 Room 4 transfer.",
+        "Gave 2 via mouth today.",  # a route after a count, not "2 Via ..."
+        "The corner of the bed and the wall.",
+        "Lives on oxygen 2 liters at home.",
+        "Transfer to USNS Example tomorrow.",  # a ship's name alone, without its FPO line
+        "Sent via de Novo 5 days ago.",
+    ],
+)
+def test_address_negative(text: str) -> None:
+    assert found(text, Category.GEO) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Lives at 12 Oak St. Patient denies pain.", "12 Oak St."),  # a sentence follows
+        ("Pt from 12 Oak Street\nPMH: HTN, DM", "12 Oak Street"),  # a section label follows
+        (
+            "Home: 45 Elm Avenue\nBoston, MA 02115\nPhone: 617-555-0100",
+            "45 Elm Avenue\nBoston, MA 02115",
+        ),
+        ("She lives on Elm Grove 50 now.", "Elm Grove 50"),
+    ],
+)
+def test_address_ends_where_the_address_ends(text: str, value: str) -> None:
+    assert found(text, Category.GEO) == {value}
+
+
+def test_address_stops_at_next_field() -> None:
+    text = "C/ Olmo 4 28001 Madrid E-mail: ann@example.org"
+    spans = found(text, Category.GEO)
+    assert spans == {"C/ Olmo 4 28001 Madrid"}
+
+
+def test_military_address_joins_its_apo_line() -> None:
+    text = "Forward to Unit 4321 Box 8765\nDPO AP 01234 by mail."
+    assert "Unit 4321 Box 8765\nDPO AP 01234" in found(text, Category.GEO)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12 Oak Street\n" + "Springfield\n" * 5000,  # endless place lines: a bounded walk
+        "Hauptstrasse 1 " * 5000,
+        "Apt 1, " * 5000,
+        "address: " * 5000 + "12",
+        "Via " * 5000,
+        "City: " + "Aa " * 5000,
+    ],
+)
+def test_address_composition_is_bounded(text: str) -> None:
+    spans = tier().find(text)
+    assert all(s.end - s.start <= 400 for s in spans if s.label is Category.GEO)

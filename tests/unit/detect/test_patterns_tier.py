@@ -121,6 +121,15 @@ PATHOLOGICAL = [
     ":" * 300_000 + "1",
     "1 " * 300_000,
     "123 Main " * 50_000 + "St",
+    # Address anchors and their line grammar: dense anchors, endless lines and long words.
+    "#" * 300_000 + "via Aa 1",
+    "Hauptstrasse 1 " * 40_000,
+    "Apt 1\n" * 100_000,
+    "12 Oak Street\n" + "Springfield\n" * 50_000,
+    "address: " * 60_000 + "12 Oak",
+    "corner of " * 60_000 + "a and b",
+    "in 1999 " * 60_000,
+    "Rue Aa " + "a" * 500_000,
 ]
 
 
@@ -136,7 +145,9 @@ def test_arbitrary_unicode_never_crashes(text: str) -> None:
     assert_valid(text, tier().find(text))
 
 
-ALPHABET = st.sampled_from([*"0123456789/-.:@# ()+xX\naZ", "MRN", "fax", "é", "😀", "St"])
+ALPHABET = st.sampled_from(
+    [*"0123456789/-.:@# ()+xX\naZ,", "MRN", "fax", "é", "😀", "St", "Apt", "Rue", "katu", "Box"]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
