@@ -277,6 +277,17 @@ def _new_number(ctx: DeidContext, token: str) -> str:
     return ctx.choose("GEO", "number", token, make, check_words=False)
 
 
+def _zip3_unlike_input(ctx: DeidContext, token: str) -> str:
+    """The ZIP3 form, or ``000`` when those three digits are another number of the input.
+
+    A ZIP3 is what Safe Harbor lets us keep; but three digits that also stand elsewhere in the
+    input (an apartment "116" beside ZIP 11600) would read as that value kept verbatim, so
+    the stricter ``000`` is used instead, as for the restricted areas.
+    """
+    short = zip3(token)
+    return "000" if short in ctx.input_words else short
+
+
 def geo_surrogate(
     ctx: DeidContext, text: str, *, zip_mode: str = "zip3", keep_states: bool = True
 ) -> str:
@@ -290,11 +301,12 @@ def geo_surrogate(
     """
     pools = place_pools()
     if zip_mode == "zip3" and ZIP_RE.fullmatch(text.strip()):
-        return zip3(text)
+        return _zip3_unlike_input(ctx, text)
     protected = _state_spans(text) if keep_states else []
     zips = [(m.start(), m.end()) for m in ZIP_RE.finditer(text)]
     out: list[str] = []
     last = 0
+    after_words = False  # a ZIP follows the place words; a leading 5-digit number is a house
     for match in _GEO_TOKEN_RE.finditer(text):
         token = match.group()
         out.append(text[last : match.start()])
@@ -303,13 +315,15 @@ def geo_surrogate(
         if any(a <= pos[0] and pos[1] <= b for a, b in protected):
             out.append(token)
         elif token[0].isdigit():
-            if pos in zips and zip_mode == "zip3":
-                out.append(zip3(token))
+            if pos in zips and zip_mode == "zip3" and after_words:
+                out.append(_zip3_unlike_input(ctx, token))
             else:
                 out.append(_new_number(ctx, token))
         elif token.casefold() in pools.generic or token.casefold().rstrip(".") in pools.generic:
+            after_words = True
             out.append(token)
         else:
+            after_words = True
             word = token.rstrip(".")
             new = ctx.choose(
                 "GEO", "place", word, lambda r: r.choice(pools.words), fallback=pools.words

@@ -172,6 +172,22 @@ def test_geo_address_layout_states_and_zip3(make_ctx):
     assert all(w.casefold() not in generic and w != "Oakridge" for w in words)
 
 
+def test_geo_leading_five_digit_house_number_is_not_a_zip(make_ctx):
+    value = "05575 Feldstrasse 42 Suite 055, Springfield, PA 31842"
+    out = surrogate(make_ctx(f"Bill to {value}.", [value]), Category.GEO, value)
+    house = out.split()[0]
+    assert len(house) == 5 and house.isdigit() and house != "05575"
+    assert not house.startswith("055")  # not the ZIP3 of a house number
+    assert out.endswith(" 318")  # the real ZIP still follows the Safe Harbor rule
+
+
+def test_geo_zip3_that_repeats_another_input_number_becomes_000(make_ctx):
+    value = "Navarro 3102, Apto. 116 Montevideo 11600"
+    out = surrogate(make_ctx(f"Address: {value}.", [value]), Category.GEO, value)
+    assert out.endswith(" 000")
+    assert "116" not in re.findall(r"\d+", out)
+
+
 def test_geo_hospital_keeps_kind_word_and_case(make_ctx):
     out = sur(make_ctx, Category.GEO, "CALVERT HOSPITAL")
     assert out.endswith(" HOSPITAL") and out.split()[0].isupper() and out != "CALVERT HOSPITAL"
