@@ -19,6 +19,7 @@ from pipeline.deid.generalise import ZIP_RE, zip3
 from pipeline.deid.lexicon import name_pools, place_pools
 from pipeline.deid.names import apply_case, name_surrogate
 from pipeline.detect.taxonomy import Category
+from pipeline.errors import DeidError
 
 EXAMPLE_DOMAINS = ("example.com", "example.org", "example.net")
 DOC_NETS_V4 = ("192.0.2", "198.51.100", "203.0.113")
@@ -271,10 +272,19 @@ def _state_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _new_number(ctx: DeidContext, token: str) -> str:
+    """New digits for a house or unit number, unlike any other number of the input if possible.
+
+    (A new "250" for house "125" beside "Suite 250" would read as the suite kept verbatim.)
+    Short numbers in number-dense text may have no such candidate; then any new digits do.
+    """
+
     def make(rng: KeyedRandom) -> str:
         return shape_preserving(rng, token)
 
-    return ctx.choose("GEO", "number", token, make, check_words=False)
+    try:
+        return ctx.choose("GEO", "number", token, make)
+    except DeidError:
+        return ctx.choose("GEO", "number", token, make, check_words=False)
 
 
 def _zip3_unlike_input(ctx: DeidContext, token: str) -> str:

@@ -188,6 +188,14 @@ def test_geo_zip3_that_repeats_another_input_number_becomes_000(make_ctx):
     assert "116" not in re.findall(r"\d+", out)
 
 
+def test_geo_new_numbers_avoid_the_other_numbers_of_the_input(make_ctx):
+    value = "5551 Harkeswei 125 Suite 250 Lippenhuizen"
+    numbers = set(re.findall(r"\d+", value))
+    for scope in (f"patient:{i}" for i in range(40)):
+        out = surrogate(make_ctx(f"Send it to {value}.", [value], scope=scope), Category.GEO, value)
+        assert not numbers & set(re.findall(r"\d+", out)), out
+
+
 def test_geo_hospital_keeps_kind_word_and_case(make_ctx):
     out = sur(make_ctx, Category.GEO, "CALVERT HOSPITAL")
     assert out.endswith(" HOSPITAL") and out.split()[0].isupper() and out != "CALVERT HOSPITAL"
