@@ -108,7 +108,11 @@ def _fill_digits(template: str, digits: str) -> str:
 
 # -- phone, SSN, IP ----------------------------------------------------------------------------
 def phone_surrogate(ctx: DeidContext, label: str, text: str) -> str:
-    """A NANP number in the fictional 555-0100..0199 range, in the original's format."""
+    """A NANP number in the fictional 555-0100..0199 range, in the original's format.
+
+    Numbers laid out otherwise get new digits in their own layout, none of their groups equal
+    to a group of the original.
+    """
     digits = re.sub(r"\D", "", text)
 
     runs = set(re.findall(r"\d+", text)) - {"1", "555"}
@@ -123,8 +127,16 @@ def phone_surrogate(ctx: DeidContext, label: str, text: str) -> str:
             value = _phone_once(rng)
         return value
 
+    # Only a NANP-shaped number (3-3-4 groups, optionally a leading 1, or one run) gets the
+    # fictional 555-01xx form; another layout (French 01.84.17.61.18) would carry the fixed
+    # "01" into one of its groups, so it gets new digits in its own layout instead.
+    groups = [len(g) for g in re.findall(r"\d+", text)]
+    nanp = groups in ([3, 3, 4], [1, 3, 3, 4], [10], [11], [3, 7], [7], [3, 4])
+
     def _phone_once(rng: KeyedRandom) -> str:
         line = "01" + rng.digit() + rng.digit()
+        if not nanp:
+            return shape_preserving(rng, text)
         if len(digits) in (10, 11) and (len(digits) == 10 or digits[0] == "1"):
             # Area code: a plausible NPA (2-9, not N11), drawn, since it is geographic.
             while True:
@@ -173,8 +185,18 @@ def ip_surrogate(ctx: DeidContext, text: str) -> str:
 
         return ctx.choose(Category.IP.value, "ip6", text, make6, check_words=False)
 
+    # No octet of the original may reappear (a kept "11" or "192" reads as part of it kept).
+    octets = set(text.strip().split("."))
+    nets = [n for n in DOC_NETS_V4 if not octets & set(n.split("."))] or list(DOC_NETS_V4)
+
     def make4(rng: KeyedRandom) -> str:
-        return f"{rng.choice(DOC_NETS_V4)}.{1 + rng.below(254)}"
+        net = rng.choice(nets)
+        last = str(1 + rng.below(254))
+        for _ in range(16):
+            if last not in octets:
+                break
+            last = str(1 + rng.below(254))
+        return f"{net}.{last}"
 
     return ctx.choose(Category.IP.value, "ip4", text, make4, check_words=False)
 

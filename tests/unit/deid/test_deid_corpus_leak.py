@@ -1,7 +1,8 @@
 """Safe Harbor over the shared gold corpora: no gold PHI token survives except detection misses.
 
-Runs the benchmark's evaluation on the first documents of each corpus (the full numbers are in
-the README, from ``benchmarks/deid_leak.py``); skips when ../shared/corpora is absent.
+Runs the benchmark's evaluation on every document of the English corpora and the first 150 of
+the Spanish one (the README's rates come from ``benchmarks/deid_leak.py``); skips when
+../shared/corpora is absent.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ def bench():
 @pytest.fixture(scope="module")
 def deid():
     import base64
-    import os
 
     from pydantic import SecretStr
 
@@ -39,9 +39,11 @@ def deid():
     from pipeline.deid.engine import Deidentifier
     from pipeline.detect import Detector
 
+    # Fixed keys: the test is deterministic (CI must not depend on a lucky draw); the
+    # benchmark draws random keys on every run.
     keys = KeySettings(
-        hmac_key=SecretStr(base64.b64encode(os.urandom(32)).decode()),
-        encryption_key=SecretStr(base64.b64encode(os.urandom(32)).decode()),
+        hmac_key=SecretStr(base64.b64encode(b"corpus-leak-test-hmac-key-32byte").decode()),
+        encryption_key=SecretStr(base64.b64encode(b"corpus-leak-test-aead-key-32byte").decode()),
     )
     settings = load_settings(keys=keys)
     return Deidentifier.from_settings(
@@ -61,7 +63,9 @@ def test_only_detection_misses_leak(bench, deid, path):
         | pools.generic
         | KEEP_WORDS
     )
-    docs = bench.load(path, 40)
+    # Every document of the English corpora (a few seconds); the long Spanish case reports
+    # are slower, so the first 150 of those.
+    docs = bench.load(path, 150 if "meddocan" in path.name else None)
     result = bench.evaluate(deid, docs, "safe_harbor", keep)
     assert result["gold_tokens"] > 0
     assert result["kept_not_allowed_tokens"] == 0, result["bad_kept_examples"]

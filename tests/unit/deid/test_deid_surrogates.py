@@ -196,6 +196,23 @@ def test_geo_new_numbers_avoid_the_other_numbers_of_the_input(make_ctx):
         assert not numbers & set(re.findall(r"\d+", out)), out
 
 
+@pytest.mark.parametrize("value", ["01.84.17.61.18", "+33 1 84 17 61 18", "07700 900 123"])
+def test_non_nanp_phones_keep_their_layout_and_no_group(make_ctx, value):
+    groups = set(re.findall(r"\d+", value))
+    for scope in (f"patient:{i}" for i in range(60)):
+        out = surrogate(make_ctx(f"Call {value}.", [value], scope=scope), Category.PHONE, value)
+        assert re.sub(r"\d", "9", out) == re.sub(r"\d", "9", value)  # same layout
+        assert not groups & set(re.findall(r"\d+", out)), out
+
+
+@pytest.mark.parametrize("value", ["36.106.174.11", "192.168.1.5", "203.0.113.7"])
+def test_ipv4_surrogates_share_no_octet_with_the_original(make_ctx, value):
+    octets = set(value.split("."))
+    for scope in (f"patient:{i}" for i in range(60)):
+        out = surrogate(make_ctx(f"From {value}.", [value], scope=scope), Category.IP, value)
+        assert not octets & set(out.split(".")), out
+
+
 def test_geo_hospital_keeps_kind_word_and_case(make_ctx):
     out = sur(make_ctx, Category.GEO, "CALVERT HOSPITAL")
     assert out.endswith(" HOSPITAL") and out.split()[0].isupper() and out != "CALVERT HOSPITAL"
