@@ -180,23 +180,20 @@ def find_places(
     """Return (first token, one past last token) of the gazetteer places in ``toks``."""
     index = gazetteer_index()
     out: list[tuple[int, int]] = []
-    i = 0
-    n = len(toks)
-    while i < n:
+    resume = 0  # a place was accepted before this token: matching resumes here
+    # Only the tokens that start a gazetteer entry, found in one pass at C speed.
+    for i in [k for k, t in enumerate(toks) if t.low in index]:
         tok = toks[i]
-        cands = index.get(tok.low)
-        if not cands or words.is_stop(tok.low) or len(tok.low) < 3:
-            i += 1
+        if i < resume or words.is_stop(tok.low) or len(tok.low) < 3:
             continue
-        for place in cands:  # longest first
+        for place in index[tok.low]:  # longest first
             end = _match(text, toks, i, place)
             if end == i:
                 continue
             if _accept(text, toks, i, end, place, mode, words, moves):
                 out.append((i, end))
-                i = end - 1
+                resume = end
             break
-        i += 1
     return out
 
 

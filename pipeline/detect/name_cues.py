@@ -209,7 +209,9 @@ def name_end(tok: Token) -> int:
 
 
 #: A piece of a line between newlines / runs of 3+ blanks (linear: the lookahead is bounded).
-_SEGMENT_RE = re.compile(r"(?:(?![ \t]{3,})[^\n])+")
+#: Same matches as ``(?:(?![ \t]{3,})[^\n])+`` (a blank counts unless two more follow it),
+#: written so that runs of non-blanks need no look-ahead per character.
+_SEGMENT_RE = re.compile(r"(?:[^\n \t]+|[ \t]{1,2}(?![ \t]))+")
 _MAX_SIGNOFF_CHARS = 60
 
 
@@ -253,21 +255,27 @@ def split_glued(
     name and a function word is two words, not one stop word. A token made only of stop
     words stays whole.
     """
-    if not any("-" in t.low for t in toks):
+    hyphenated = [k for k, t in enumerate(toks) if "-" in t.low]
+    if not hyphenated:
         return toks
     out: list[Token] = []
-    for t in toks:
+    done = 0  # toks[:done] are in out
+    for k in hyphenated:
+        t = toks[k]
         parts = t.low.split("-")
-        if len(parts) < 2 or not any(is_function(p) for p in parts):
-            out.append(t)
+        if not any(is_function(p) for p in parts):
             continue
         if all(is_function(p) or is_stop(p) for p in parts):
-            out.append(t)
             continue
+        out.extend(toks[done:k])
+        done = k + 1
         pos = t.start
         for p in parts:
             if p:
                 off = pos - t.start
                 out.append(Token(pos, pos + len(p), t.text[off : off + len(p)], p))
             pos += len(p) + 1
+    if not done:
+        return toks  # nothing split: the list as it came
+    out.extend(toks[done:])
     return out

@@ -47,11 +47,18 @@ from pipeline.detect.wordclass import (
     analyse,
     default_word_classes,
     propagate,
+    token_end,
+    token_start,
 )
 
 NAME = "name_context.v1"
 
 _TRIGGERS = TITLES | RELATIONS | VERBS | CREDENTIALS | ROLES | AFTER_WORDS | AFTER_WEAK
+#: The two trigger groups of :meth:`NameContextRecognizer.find`, each one set look-up a token.
+_BEFORE_NAME = TITLES | ROLES | RELATIONS | VERBS
+_AFTER_NAME = CREDENTIALS | AFTER_WORDS | AFTER_WEAK
+#: Every word the main loop reacts to ("d" as in "d/w Smith").
+_CUES = _BEFORE_NAME | _AFTER_NAME | {"d"}
 AddFn = Callable[[int, int, float], None]
 
 _STRONG, _MEDIUM = 0.9, 0.8
@@ -64,6 +71,10 @@ _COMMON_STOP = word_list("stop_words")
 _PAIR, _SIGNOFF, _INITIAL, _AFTER, _SINGLE = 0.7, 0.65, 0.7, 0.6, 0.4
 #: A capitalised word after a relation rarer than this (Zipf) reads as a name ("Son Dusty").
 _RELATION_MAX_ZIPF = 4.5
+#: Bits of a word's memoised facts (see ``NameContextRecognizer._facts``).
+_NON, _ENG, _NAMED = 1, 2, 4
+#: The facts memo is cleared when it grows past this many words (bounded memory).
+_MEMO_MAX = 100_000
 
 
 class NameContextRecognizer:
@@ -74,15 +85,40 @@ class NameContextRecognizer:
 
     def __init__(self, words: WordClasses) -> None:
         self._w = words
+        # Every whole word that is never a name, in one set: _non_name runs for most tokens.
+        self._never = words.stop | GREETINGS | _TRIGGERS
+        # Lower-cased word -> _NON/_ENG/_NAMED bits. Each capitalised word used to cost a
+        # dozen look-ups (never a name? English? a lexicon name?) per mention; the answers
+        # depend on the word alone. In-process memory only (like the analyse cache), never
+        # logged, and cleared past _MEMO_MAX words.
+        self._memo: dict[str, int] = {}
 
     # --- word tests -------------------------------------------------------------------------
+    def _facts(self, low: str) -> int:
+        """Return the memoised _NON/_ENG/_NAMED bits of the lower-cased word ``low``."""
+        facts = self._memo.get(low)
+        if facts is None:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            facts = (
+                (_NON if self._non_name_word(low) else 0)
+                | (_ENG if self._w.is_english(low) else 0)
+                | (_NAMED if self._w.is_name(low) else 0)
+            )
+            self._memo[low] = facts
+        return facts
+
     def _non_name(self, tok: Token) -> bool:
-        low = tok.low
+        return bool(self._facts(tok.low) & _NON)
+
+    def _non_name_word(self, low: str) -> bool:
         if low.endswith(("'s", "\u2019s")):
             low = low[:-2]  # "MD'S", "pt's": the possessive of a non-name is no name
-        if low.startswith(("i'", "i\u2019")) or low in GREETINGS:
-            return True  # "I'm", "Hi Marten": a pronoun or a greeting, not a name
-        return self._w.is_stop(low) or low in _TRIGGERS
+        # "I'm", "Hi Marten": a pronoun or a greeting, not a name; stop and clinical words
+        # (a hyphenated word when any part is one, as in WordClasses.is_stop) and triggers.
+        if low in self._never or low.startswith(("i'", "i\u2019")):
+            return True
+        return "-" in low and any(p in self._w.stop for p in low.split("-"))
 
     def _ok_strong(self, tok: Token, mode: CaseMode) -> bool:
         """After a title: anything but stop/clinical words and non-name English words."""
@@ -94,15 +130,16 @@ class NameContextRecognizer:
 
     def _ok_medium(self, tok: Token, mode: CaseMode, *, lower_ok: bool = False) -> bool:
         """After a relation/verb/role, before a credential: names, or unknown words."""
-        if self._non_name(tok) or len(tok.text) < 2:
+        facts = self._facts(tok.low)
+        if facts & _NON or len(tok.text) < 2:
             return False
         if mode is CaseMode.MIXED and tok.text.islower() and not lower_ok:
             return False
         if mode is CaseMode.MIXED and tok.text.isupper() and len(tok.text) <= 4:
             return False  # an acronym in mixed-case text ("EW", "OSH"), not a name
-        if self._w.is_english(tok.low):
+        if facts & _ENG:
             # An everyday word that is also a name ("Rose") counts only when capitalised.
-            return self._w.is_name(tok.low) and mode is CaseMode.MIXED
+            return bool(facts & _NAMED) and mode is CaseMode.MIXED
         return True
 
     # --- helpers ----------------------------------------------------------------------------
@@ -198,6 +235,7 @@ class NameContextRecognizer:
         toks = split_glued(toks, lambda p: p in _COMMON_STOP, self._w.is_stop)
         spans: list[Span] = []
         n = len(toks)
+        mixed = mode is CaseMode.MIXED
 
         def add(a: int, b: int, score: float) -> None:
             if b <= a:
@@ -215,7 +253,15 @@ class NameContextRecognizer:
                 b = self._extend(text, toks, c, mode, True)
                 spans.append(Span(toks[c].start, toks[b - 1].end, Category.NAME, score, NAME))
 
-        for i, tok in enumerate(toks):
+        if mixed:
+            # Most words of mixed-case text: no cue, and no name (a lower-case word fails
+            # _ok_medium, the initial test and the capital the lexicon test needs): skipped
+            # in one pass at C speed.
+            todo = [k for k, t in enumerate(toks) if t.low in _CUES or not t.text.islower()]
+        else:
+            todo = list(range(n))
+        for i in todo:
+            tok = toks[i]
             low = tok.low
             if low == "d" and text[tok.end : tok.end + 2].lower() == "/w":
                 low = "discussed"  # "d/w Smith": the nursing shorthand for "discussed with"
@@ -228,7 +274,7 @@ class NameContextRecognizer:
             ):
                 # "Ingrid's daughter": a possessive before a relation is a person.
                 add(i, i + 1, _AFTER)
-            if low in TITLES or low in ROLES or low in RELATIONS or low in VERBS:
+            if low in _BEFORE_NAME:
                 j = self._after_trigger(text, toks, i)
                 if j >= n:
                     continue
@@ -278,11 +324,16 @@ class NameContextRecognizer:
                     and (mode is not CaseMode.MIXED or tok.text.isupper())
                 ):
                     self._before(text, toks, i, mode, add)  # "Vandermolen,MD": role and credential
-            elif low in CREDENTIALS or low in AFTER_WORDS or low in AFTER_WEAK:
+            elif low in _AFTER_NAME:
                 if low in CREDENTIALS and mode is CaseMode.MIXED and not tok.text.isupper():
                     continue
                 self._before(text, toks, i, mode, add)
-            elif self._is_initial(text, tok) and tok.text.isupper() and i + 1 < n:
+            elif (
+                len(tok.text) == 1
+                and self._is_initial(text, tok)
+                and tok.text.isupper()
+                and i + 1 < n
+            ):
                 # "E. Mason", "W. MAROTTA": an initial, its period, a capitalised surname.
                 nxt = toks[i + 1]
                 prev = text[tok.start - 1] if tok.start else " "
@@ -299,7 +350,8 @@ class NameContextRecognizer:
                     )
                 ):
                     add(i, self._extend(text, toks, i + 1, mode, True), _INITIAL)
-            else:
+            elif not mixed or tok.text[0].isupper():
+                # In mixed-case text only a capitalised word can be a lexicon hit.
                 self._lexicon_hits(text, toks, i, mode, add)
         spans.extend(self._signoffs(text, toks, mode))
         if spans and mode is CaseMode.MIXED:
@@ -309,8 +361,7 @@ class NameContextRecognizer:
 
     def _lists(self, text: str, toks: list[Token], spans: list[Span]) -> list[Span]:
         """Capitalised words listed with a found name ("Eklund, Michael and Hodge")."""
-        starts = {t.start: k for k, t in enumerate(toks)}
-        ends = {t.end: k for k, t in enumerate(toks)}
+        n = len(toks)
         out: list[Span] = []
         seen: set[int] = set()
 
@@ -325,20 +376,22 @@ class NameContextRecognizer:
             )
 
         for span in spans:
-            k0, k1 = starts.get(span.start), ends.get(span.end)
-            if k0 is None or k1 is None:
+            # The tokens that start and end the span, if any (tokens are sorted, disjoint).
+            k0 = bisect_left(toks, span.start, key=token_start)
+            k1 = bisect_left(toks, span.end, key=token_end)
+            if k0 == n or toks[k0].start != span.start or k1 == n or toks[k1].end != span.end:
                 continue
             for step, k in ((-1, k0), (1, k1)):
                 while 0 <= k + step < len(toks):
                     a, b = (k + step, k) if step < 0 else (k, k + step)
-                    link = text[toks[a].end : toks[b].start]
+                    link = text[toks[a].end : toks[b].start].strip()
                     nxt = k + step
-                    if link.strip() == "and" or link.strip() not in (",", "&", "and"):
+                    if link == "and" or link not in (",", "&", "and"):
                         # "X and Y": the link word is a token of its own
                         if toks[nxt].low == "and" and 0 <= nxt + step < len(toks):
                             nxt += step
                             a, b = (nxt, k) if step < 0 else (k, nxt)
-                        elif link.strip() != ",":
+                        elif link != ",":
                             break
                     gap = text[toks[min(k, nxt)].end : toks[max(k, nxt)].start]
                     if len(gap) > 6 or gap.strip() not in (",", "and", ", and", "&"):
@@ -356,8 +409,7 @@ class NameContextRecognizer:
             tok.text[:1].isupper()
             and not tok.text.isupper()
             and len(tok.text) >= 2
-            and not self._non_name(tok)
-            and not self._w.is_english(tok.low)
+            and not self._facts(tok.low) & (_NON | _ENG)
         )
 
     def _mixed_pair(self, text: str, toks: list[Token], i: int) -> int:
@@ -368,7 +420,6 @@ class NameContextRecognizer:
 
         Return the index one past the name, or ``i`` when there is none.
         """
-        w = self._w
         first = toks[i]
         if not self._proper(first):
             return i
@@ -388,9 +439,10 @@ class NameContextRecognizer:
             return i
         if not self._proper(last):
             return i
-        if not (w.is_name(first.low) or w.is_name(last.low)):
+        first_named = self._facts(first.low) & _NAMED
+        if not (first_named or self._facts(last.low) & _NAMED):
             return i
-        if j == i + 1 and sentence_start(text, first) and not w.is_name(first.low):
+        if j == i + 1 and not first_named and sentence_start(text, first):
             return i
         return j + 1
 
@@ -526,11 +578,28 @@ class NameContextRecognizer:
         """Pairs first+last from the lexicons, and names that have no everyday reading."""
         w = self._w
         tok = toks[i]
-        if self._non_name(tok) or len(tok.text) < 2:
-            return
         if mode is CaseMode.MIXED and not tok.text[0].isupper():
+            return  # the cheapest test first: most words of mixed-case text are lower case
+        if len(tok.text) < 2:
             return
-        eng = w.is_english(tok.low)
+        facts = self._facts(tok.low)
+        if facts & _NON:
+            return
+        if not facts & _NAMED:
+            # Most words: a lexicon pair needs a first name of rank <= 3000 and a single hit
+            # a lexicon name, both implying is_name; only a mixed-case pair can start here,
+            # at a word that is _proper (tested here first: most words are English or acronyms).
+            if (
+                mode is CaseMode.MIXED
+                and i + 1 < len(toks)
+                and not facts & _ENG
+                and not tok.text.isupper()
+            ):
+                end = self._mixed_pair(text, toks, i)
+                if end > i:
+                    add(i, end, _PAIR)
+            return
+        eng = bool(facts & _ENG)
         if w.first_rank(tok.low) <= 3000 and i + 1 < len(toks):
             nxt = toks[i + 1]
             if (
@@ -539,12 +608,13 @@ class NameContextRecognizer:
                 and not self._non_name(nxt)
                 and (mode is not CaseMode.MIXED or nxt.text[0].isupper())
             ):
-                nxt_eng = w.is_english(nxt.low)
+                nxt_eng = bool(self._facts(nxt.low) & _ENG)
                 titled = mode is CaseMode.MIXED
                 if (not eng and not nxt_eng) or (titled and not (eng and nxt_eng)):
                     add(i, i + 2, _PAIR)
                     return
-        if mode is CaseMode.MIXED and i + 1 < len(toks):
+        if mode is CaseMode.MIXED and i + 1 < len(toks) and not eng and not tok.text.isupper():
+            # (An English or ALL-CAPS word is not _proper: no mixed pair starts there.)
             end = self._mixed_pair(text, toks, i)
             if end > i:
                 add(i, end, _PAIR)
@@ -552,9 +622,9 @@ class NameContextRecognizer:
         # Alone, a name must have no everyday reading at all ("Healey", not "Tan" or "Prior"),
         # unless mixed-case writing capitalises it mid-sentence and its name sense dominates
         # ("Hannah", not "Will").
-        if len(tok.text) < 3 or not w.is_name(tok.low):
-            return
-        if w.is_word(tok.low) and (mode is not CaseMode.MIXED or w.is_english(tok.low)):
+        if len(tok.text) < 3:
+            return  # (a lexicon name: tested above)
+        if (mode is not CaseMode.MIXED or eng) and w.is_word(tok.low):
             return
         if mode is CaseMode.MIXED and tok.text.isupper() and len(tok.text) <= 4:
             return  # an acronym in mixed-case text
@@ -565,7 +635,7 @@ class NameContextRecognizer:
                 # A sentence start proves nothing; a name with no everyday reading still counts
                 # ("Tomomi is from ..."), more weakly; so does a name-first word ("David")
                 # opening a sentence that goes on in lower case or as a speaker label ("John:").
-                if tok.text.isupper() or w.is_english(tok.low):
+                if tok.text.isupper() or eng:
                     return
                 after = text[tok.end : tok.end + 2]
                 first_name = w.first_rank(tok.low) <= min(1000, w.last_rank(tok.low))
@@ -584,10 +654,9 @@ class NameContextRecognizer:
         """Short segments on their own (line or wide gap) made of names: signatures."""
         out: list[Span] = []
         w = self._w
-        starts = [t.start for t in toks]
         for a, b in segments(text):
-            lo = bisect_left(starts, a)
-            hi = bisect_left(starts, b)
+            lo = bisect_left(toks, a, key=token_start)
+            hi = bisect_left(toks, b, key=token_start)
             seg = toks[lo:hi]
             if not 2 <= len(seg) <= 4 or seg[-1].end > b:
                 continue

@@ -16,7 +16,9 @@ belong to the pattern tier.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import string
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 
 from pipeline.config import Settings
 from pipeline.detect.gazetteer import find_places
@@ -30,6 +32,7 @@ from pipeline.detect.wordclass import (
     analyse,
     default_word_classes,
     propagate,
+    token_start,
 )
 
 NAME = "location_context.v1"
@@ -141,6 +144,10 @@ _ACRONYM_RE = re.compile(r"[A-Z]{1,4}(?:H|MC)")
 _WARD_RE = re.compile(
     r"(?<![\w-])((?:[A-Z][a-z]{3,}|[A-Z]{4,}|[a-z]{4,})) ?(\d{1,2})(?![\w:/%-]|\.\d)"
 )
+#: Every ward match has an ASCII letter (and maybe a space) right before its floor number, a
+#: run of digits: scanning for digit runs finds the few places where ``_WARD_RE`` can match.
+_DIGITS_RE = re.compile(r"\d+")
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 _WARD_CONTEXT = frozenset({"to", "on", "from", "at", "in", "back", "onto"})
 #: Words that need a preceding "medical", "health", "nursing"... to be a facility head.
 _HEAD_QUALIFIERS = frozenset(
@@ -211,6 +218,47 @@ _OFFSET_GAP = 3
 _SCORE_FACILITY, _SCORE_CONTEXT, _SCORE_GAZETTEER, _SCORE_WEAK = 0.85, 0.7, 0.5, 0.45
 _BOUNDARY = frozenset(["in", "from", "to", "near", "at", "by", "into", "for", "with", "of"])
 
+#: The cue groups :meth:`LocationContextRecognizer.find` tests each token against, as one
+#: look-up: word -> its first group in the order tested (a word in two groups keeps the first).
+_FACILITY, _MOVE, _UNIT, _WEAK_CUE, _SAINT = range(5)
+
+
+def _cue_index(groups: tuple[frozenset[str], ...]) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for kind, group in enumerate(groups):
+        for word in group:
+            index.setdefault(word, kind)
+    return index
+
+
+_CUES = _cue_index((FACILITY_HEADS, MOVES, _UNIT_WORDS, _WEAK, frozenset({"st", "saint"})))
+
+
+def _ward_matches(text: str) -> Iterator[re.Match[str]]:
+    """Yield the matches of ``_WARD_RE.finditer(text)``, trying the regex only where it can match.
+
+    A match starts a run of ASCII letters (its look-behind rules out a letter before it) whose
+    last letter a floor number (a run of digits) follows, maybe after a space; the regex is
+    tried at the start of that run only. Runs are disjoint and come in order, so the matches,
+    and their order, are those of ``finditer`` (which spends most of its time failing at other
+    words).
+    """
+    last_end = 0
+    for digits in _DIGITS_RE.finditer(text):
+        start = digits.start() - 1
+        if start > 0 and text[start] == " ":
+            start -= 1
+        if start < 0 or text[start] not in _ASCII_LETTERS:
+            continue
+        while start > 0 and text[start - 1] in _ASCII_LETTERS:
+            start -= 1
+        if start < last_end:
+            continue  # inside the previous match, which finditer would not look at again
+        m = _WARD_RE.match(text, start)  # the look-behind still sees text[start - 1]
+        if m is not None:
+            last_end = m.end()
+            yield m
+
 
 class LocationContextRecognizer:
     """Finds facilities and places by head words, context and gazetteer."""
@@ -233,24 +281,28 @@ class LocationContextRecognizer:
         """Return the location spans in ``text``."""
         toks, mode = analyse(text)
         spans: list[Span] = []
-        for i, tok in enumerate(toks):
-            if tok.low in FACILITY_HEADS:
+        cues = _CUES
+        # Only the cue words (a few per text), found in one pass at C speed.
+        for i in [k for k, t in enumerate(toks) if t.low in cues]:
+            tok = toks[i]
+            kind = cues[tok.low]
+            if kind == _FACILITY:
                 span = self._facility(text, toks, i, mode)
                 if span is not None:
                     spans.append(span)
-            elif tok.low in MOVES:
+            elif kind == _MOVE:
                 span = self._after_move(text, toks, i, mode)
                 if span is not None:
                     spans.append(span)
-            elif tok.low in _UNIT_WORDS and i + 1 < len(toks):
+            elif kind == _UNIT and i + 1 < len(toks):
                 span = self._after_unit(text, toks, i)
                 if span is not None:
                     spans.append(span)
-            elif tok.low in _WEAK and i + 1 < len(toks):
+            elif kind == _WEAK_CUE and i + 1 < len(toks):
                 nxt = toks[i + 1]
                 if text[tok.end : nxt.start] == " " and self._unknown_proper(nxt, mode):
                     spans.append(Span(nxt.start, nxt.end, Category.GEO, _SCORE_WEAK, NAME))
-            elif tok.low in ("st", "saint") and i + 1 < len(toks):
+            elif kind == _SAINT and i + 1 < len(toks):
                 # "St. Agnes", "ST. MARY'S", "Saint Joseph": a saint's name is a facility here.
                 nxt = toks[i + 1]
                 gap = text[tok.end : nxt.start]
@@ -401,7 +453,9 @@ class LocationContextRecognizer:
         Found once in a document, every other mention of the same acronym counts too.
         """
         found: set[str] = set()
-        for k, t in enumerate(toks):
+        # The last-letter test first, in one pass: it rules out nearly every word.
+        for k in [k for k, t in enumerate(toks) if t.text[-1] in "HC"]:
+            t = toks[k]
             if not (2 <= len(t.text) <= 5 and _ACRONYM_RE.fullmatch(t.text)):
                 continue
             if self._w.is_stop(t.low) or self._w.is_word(t.low) or t.text in found:
@@ -429,7 +483,7 @@ class LocationContextRecognizer:
         """
         found: set[str] = set()
         hits: list[tuple[int, int, str]] = []
-        for m in _WARD_RE.finditer(text):
+        for m in _ward_matches(text):
             word = m.group(1)
             low = word.lower()
             if self._w.is_stop(low) or self._w.is_word(low) or low in MOVES:
@@ -450,12 +504,11 @@ class LocationContextRecognizer:
 
     def _phrases(self, toks: list[Token], spans: list[Span]) -> list[Span]:
         """Other mentions of a found multi-word facility name ("Mercy Vale" in "... Hospital")."""
-        starts = {t.start: k for k, t in enumerate(toks)}
         phrases: set[tuple[str, ...]] = set()
         for span in spans:
-            k = starts.get(span.start)
-            if k is None:
-                continue
+            k = bisect_left(toks, span.start, key=token_start)
+            if k == len(toks) or toks[k].start != span.start:
+                continue  # no token starts the span
             words: list[str] = []
             while k < len(toks) and toks[k].end <= span.end:
                 low = toks[k].low
@@ -469,12 +522,14 @@ class LocationContextRecognizer:
             if len(words) >= 2 and not all(self._w.is_stop(w) for w in words):
                 phrases.add(tuple(words))
         out: list[Span] = []
+        if not phrases:
+            return out
         for phrase in phrases:
             n = len(phrase)
-            for k in range(len(toks) - n + 1):
-                if toks[k].low == phrase[0] and all(
-                    toks[k + m].low == phrase[m] for m in range(1, n)
-                ):
+            first = phrase[0]
+            # Candidate starts in one pass (the phrase's first word), then the full test.
+            for k in [k for k, t in enumerate(toks[: max(0, len(toks) - n + 1)]) if t.low == first]:
+                if all(toks[k + m].low == phrase[m] for m in range(1, n)):
                     out.append(
                         Span(toks[k].start, toks[k + n - 1].end, Category.GEO, _SCORE_WEAK, NAME)
                     )

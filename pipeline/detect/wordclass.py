@@ -12,6 +12,8 @@ import re
 from bisect import bisect_left
 from enum import Enum
 from functools import cache, lru_cache
+from itertools import repeat
+from operator import itemgetter
 from typing import NamedTuple
 
 from pipeline.detect.lexicons import NameLexicon, common_words, load_name_lexicon, word_list
@@ -20,8 +22,9 @@ from pipeline.detect.types import Span
 #: A word: letters, with inner apostrophes and hyphens ("O'Neil", "Forman-Lyons").
 #: Letters glued to digits ("FiO2", "Q4h") are units and codes, never words: no token there.
 TOKEN_RE = re.compile(r"(?<!\d)[^\W\d_]+(?:['\u2019][^\W\d_]+)*(?:-[^\W\d_]+)*(?![\d\w])")
-_UPPER_RE = re.compile(r"[A-Z]")
-_LOWER_RE = re.compile(r"[a-z]")
+#: ``bytes.translate`` deletion tables keeping only the ASCII capitals / small letters.
+_NOT_UPPER = bytes(b for b in range(256) if not 0x41 <= b <= 0x5A)
+_NOT_LOWER = bytes(b for b in range(256) if not 0x61 <= b <= 0x7A)
 
 
 class CaseMode(Enum):
@@ -35,10 +38,14 @@ class CaseMode(Enum):
 def case_mode(text: str) -> CaseMode:
     """Classify ``text`` by the share of upper-case letters among its cased letters."""
     # Sampling bounds the cost on multi-megabyte inputs; casing is uniform enough in practice.
-    # ASCII letters decide (C-speed regex counts); text without any falls back to MIXED.
+    # ASCII letters decide; text without any falls back to MIXED.
     sample = text if len(text) <= 20000 else text[:10000] + text[-10000:]
-    upper = len(_UPPER_RE.findall(sample))
-    lower = len(_LOWER_RE.findall(sample))
+    # Counted on the UTF-8 bytes (C speed, no list of matches): every non-ASCII character
+    # encodes to bytes >= 0x80, so the counts equal those of the ASCII letters in the text;
+    # "surrogatepass" keeps a lone surrogate (possible in decoded JSON) from raising.
+    raw = sample.encode("utf-8", "surrogatepass")
+    upper = len(raw.translate(None, _NOT_UPPER))
+    lower = len(raw.translate(None, _NOT_LOWER))
     total = upper + lower
     if total == 0:
         return CaseMode.MIXED
@@ -59,13 +66,26 @@ class Token(NamedTuple):
     low: str
 
 
+#: ``tuple.__new__`` builds a Token without the Python-level ``__new__`` of a NamedTuple:
+#: tokenizing is a large share of the lexicon tiers' cost (about 120 tokens per prompt).
+_new_tuple = tuple.__new__
+_match_start = re.Match.start
+_match_end = re.Match.end
+_match_group = re.Match.group
+#: Keys to bisect a token list (sorted by start and by end: tokens never overlap) without
+#: building a list of offsets first.
+token_start = itemgetter(0)
+token_end = itemgetter(1)
+
+
 def tokenize(text: str) -> list[Token]:
     """Return the words of ``text`` with their offsets."""
-    out = []
-    for m in TOKEN_RE.finditer(text):
-        word = m.group()
-        out.append(Token(m.start(), m.end(), word, word.lower()))
-    return out
+    # map/zip run the per-token loop in C; the result equals building Token(...) per match.
+    matches = list(TOKEN_RE.finditer(text))
+    words = list(map(_match_group, matches))
+    starts, ends = map(_match_start, matches), map(_match_end, matches)
+    fields = zip(starts, ends, words, map(str.lower, words), strict=True)
+    return list(map(_new_tuple, repeat(Token), fields))
 
 
 _CACHE_MAX_CHARS = 50_000
@@ -120,6 +140,10 @@ class WordClasses:
         self.stop = common_words()
         self.clinical = word_list("clinical_terms")
         self.zipf = english_zipf()
+        # is_english's answer for each English word, filled lazily: the tiers ask about the
+        # same everyday words in every text. Only words of the public word list are kept, so
+        # the memo is bounded by its size and never holds a word seen only in a record.
+        self._english: dict[str, bool] = {}
 
     def is_stop(self, low: str) -> bool:
         """Return True for stop words and clinical vocabulary (never a name or place).
@@ -148,11 +172,18 @@ class WordClasses:
         clearly more frequent than its name rank explains ("Will", "Small", "Prior"), and as a
         name otherwise ("John", "Helen", "Levine").
         """
+        known = self._english.get(low)
+        if known is not None:
+            return known
         zipf = self.zipf.get(low)
         if zipf is None:
             if "-" in low:
                 return all(self.is_english(p) for p in low.split("-") if p)
             return False
+        known = self._english[low] = self._english_by_rank(low, zipf)
+        return known
+
+    def _english_by_rank(self, low: str, zipf: float) -> bool:
         expected = 0.0
         first, last = self.first_rank(low), self.last_rank(low)
         if first < 10**9:
@@ -225,9 +256,8 @@ def propagate(
         return []
     found: set[str] = set()
     covered: set[int] = set()
-    starts = [t.start for t in toks]
     for span in spans:
-        k = bisect_left(starts, span.start)
+        k = bisect_left(toks, span.start, key=token_start)
         while k < len(toks) and toks[k].end <= span.end:
             low = toks[k].low
             covered.add(toks[k].start)

@@ -1,6 +1,10 @@
 """Table tests of the lexicon/context name and location tiers: positives and near misses."""
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import load_settings
 from pipeline.detect.names import NameContextRecognizer
@@ -208,3 +212,68 @@ def test_geo_rule_near_miss_negative(places, text):
 def test_facility_head_alone_is_not_named(places):
     assert found(places, "ELMWICK MEMORIAL") == ["ELMWICK MEMORIAL"]
     assert found(places, "a memorial service was held") == []
+
+
+# --- the speed-ups keep the simple formulations' answers ------------------------------------
+# The tiers scan each text with cheaper equivalents of straightforward regexes and loops; these
+# properties compare them with the straightforward versions on arbitrary text.
+
+_PIECES = st.sampled_from(
+    [
+        *["a", "Z", "é", "É", " ", "  ", "   ", "\t", "\n", "-", "'", "\u2019", "_", ".", ":"],
+        *["/", "1", "23", "\u0663", "\u00b2", "Ward", "WARD", "ostrander", "Ab", "x9", "İ"],
+    ]
+)
+_TEXTS = st.lists(_PIECES, max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXTS)
+def test_ward_scan_equals_finditer(text):
+    from pipeline.detect.places import _WARD_RE, _ward_matches
+
+    expected = [(m.span(), m.groups()) for m in _WARD_RE.finditer(text)]
+    assert [(m.span(), m.groups()) for m in _ward_matches(text)] == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXTS)
+def test_segment_regex_equals_lookahead_form(text):
+    from pipeline.detect.name_cues import _SEGMENT_RE
+
+    plain = re.compile(r"(?:(?![ \t]{3,})[^\n])+")
+    assert [m.span() for m in _SEGMENT_RE.finditer(text)] == [
+        m.span() for m in plain.finditer(text)
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=60) | _TEXTS)
+def test_tokenize_and_case_mode_equal_plain_forms(text):
+    from pipeline.detect.wordclass import TOKEN_RE, CaseMode, Token, case_mode, tokenize
+
+    assert tokenize(text) == [
+        Token(m.start(), m.end(), m.group(), m.group().lower()) for m in TOKEN_RE.finditer(text)
+    ]
+    assert all(type(t) is Token for t in tokenize(text))
+    upper, lower = len(re.findall("[A-Z]", text)), len(re.findall("[a-z]", text))
+    share = upper / (upper + lower) if upper + lower else None
+    expected = (
+        CaseMode.MIXED
+        if share is None
+        else CaseMode.UPPER
+        if share > 0.6
+        else CaseMode.LOWER
+        if share < 0.02
+        else CaseMode.MIXED
+    )
+    assert case_mode(text) == expected
+
+
+def test_memoised_word_facts_match_the_word_tests(names):
+    words = names._w
+    for low in ["the", "helen", "will", "small", "quigley", "md's", "i'm", "gu-foley", "zzxq"]:
+        before = (names._non_name_word(low), words.is_english(low), words.is_name(low))
+        facts = names._facts(low)
+        assert (bool(facts & 1), bool(facts & 2), bool(facts & 4)) == before
+        assert names._facts(low) == facts  # the memo answers the same the second time
