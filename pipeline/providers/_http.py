@@ -20,10 +20,8 @@ from pipeline.errors import ProviderError
 from pipeline.providers.base import AdapterConfig, ChatRequest, ChatResponse
 from pipeline.providers.resilience import (
     CircuitBreaker,
-    RequestRateLimiter,
     Resilience,
     RetryableError,
-    RetryPolicy,
     parse_retry_after,
 )
 from pipeline.providers.transport import check_endpoint, make_client
@@ -61,19 +59,7 @@ class HttpAdapter(abc.ABC):
         self.config = config
         self.base_url = check_endpoint(config.endpoint)
         self._client = make_client(config.endpoint, config.timeout_s, config.ca_file)
-        self.resilience = Resilience(
-            config.name,
-            RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s),
-            max_concurrency=config.max_concurrency,
-            breaker=breaker or CircuitBreaker(config.breaker_failures, config.breaker_reset_s),
-            sleep=sleep,
-            rng=rng,
-            rate_limiter=(
-                RequestRateLimiter(config.requests_per_minute, sleep=sleep)
-                if config.requests_per_minute
-                else None
-            ),
-        )
+        self.resilience = Resilience.for_adapter(config, breaker=breaker, sleep=sleep, rng=rng)
 
     @property
     def name(self) -> str:

@@ -22,10 +22,8 @@ from pipeline.errors import ConfigError, ProviderError
 from pipeline.providers.base import AdapterConfig, ChatRequest, ChatResponse, Usage
 from pipeline.providers.resilience import (
     CircuitBreaker,
-    RequestRateLimiter,
     Resilience,
     RetryableError,
-    RetryPolicy,
 )
 from pipeline.providers.transport import check_endpoint
 
@@ -89,19 +87,7 @@ class BedrockConverseAdapter:
             config=client_config,
             verify=config.ca_file or True,
         )
-        self.resilience = Resilience(
-            config.name,
-            RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s),
-            max_concurrency=config.max_concurrency,
-            breaker=breaker or CircuitBreaker(config.breaker_failures, config.breaker_reset_s),
-            sleep=sleep,
-            rng=rng,
-            rate_limiter=(
-                RequestRateLimiter(config.requests_per_minute, sleep=sleep)
-                if config.requests_per_minute
-                else None
-            ),
-        )
+        self.resilience = Resilience.for_adapter(config, breaker=breaker, sleep=sleep, rng=rng)
 
     @property
     def name(self) -> str:

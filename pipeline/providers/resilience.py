@@ -25,9 +25,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pipeline.errors import ProviderError
+
+if TYPE_CHECKING:
+    from pipeline.providers.base import AdapterConfig
 
 log = logging.getLogger("pipeline.providers")
 
@@ -246,6 +249,30 @@ class Resilience:
         self._semaphore = asyncio.Semaphore(max(1, max_concurrency))
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    @classmethod
+    def for_adapter(
+        cls,
+        config: AdapterConfig,
+        *,
+        breaker: CircuitBreaker | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> Resilience:
+        """The resilience an adapter's ``config`` asks for (retries, limits, breaker, pacing)."""
+        return cls(
+            config.name,
+            RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s),
+            max_concurrency=config.max_concurrency,
+            breaker=breaker or CircuitBreaker(config.breaker_failures, config.breaker_reset_s),
+            sleep=sleep,
+            rng=rng,
+            rate_limiter=(
+                RequestRateLimiter(config.requests_per_minute, sleep=sleep)
+                if config.requests_per_minute
+                else None
+            ),
+        )
 
     async def call(self, attempt: Callable[[], Awaitable[T]]) -> tuple[T, int]:
         """Run ``attempt`` with retries; return its result and the number of attempts made.
