@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import pytest
 
-from pipeline.config import Settings
-from pipeline.detect.patterns import PatternTier
 from pipeline.detect.taxonomy import Category
-
-
-@lru_cache(maxsize=1)
-def tier() -> PatternTier:
-    return PatternTier.from_settings(Settings())
-
-
-def found(text: str, label: Category) -> set[str]:
-    return {text[s.start : s.end] for s in tier().find(text) if s.label is label}
+from tests.support.pattern_tier import found
 
 
 @pytest.mark.parametrize(
