@@ -205,10 +205,10 @@ def terminate_group(
         if proc is not None:
             proc.wait()
         return True
-    if _wait(pid, timeout_s, proc):
+    if wait_exit(pid, timeout_s, proc):
         return True
     _signal_group(pid, signal.SIGKILL)
-    _wait(pid, 10.0, proc)
+    wait_exit(pid, 10.0, proc)
     return False
 
 
@@ -223,8 +223,11 @@ def _signal_group(pid: int, sig: signal.Signals) -> bool:
     return True
 
 
-def _wait(pid: int, timeout_s: float, proc: subprocess.Popen[bytes] | None) -> bool:
-    """Wait for ``pid`` to exit; return True if it did within ``timeout_s``."""
+def wait_exit(pid: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    """Wait for ``pid`` to exit; return True if it did within ``timeout_s``.
+
+    A zombie counts as gone (dead, merely not yet reaped by its parent or init).
+    """
     if proc is not None:
         try:
             proc.wait(timeout=timeout_s)

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
@@ -23,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 from pipeline.config import KafkaSettings
 from pipeline.kafka import fetch
 from pipeline.kafka.launcher import EmbeddedKafka
-from pipeline.kafka.process import BrokerState, jvms_using
+from pipeline.kafka.process import BrokerState, jvms_using, wait_exit
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,19 +50,6 @@ def temp_home(tmp_path: Path, jar_home: Path, kafka_settings: KafkaSettings) -> 
     version = kafka_settings.embedded_version
     (home / version).symlink_to(jar_home / version, target_is_directory=True)
     return home
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    """True once ``pid`` is gone or a zombie (dead, merely not yet reaped by init)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def answers(bootstrap: str) -> bool:
@@ -116,13 +102,13 @@ def test_watchdog_stops_the_jvm_when_python_dies_hard(kafka_settings, jar_home, 
         parent.send_signal(signal.SIGKILL)
         parent.wait()
 
-        assert wait_gone(jvm_pid, timeout=60)
+        assert wait_exit(jvm_pid, timeout_s=60)
         assert jvms_using(tmp_path / "data") == []
     finally:
         parent.kill()
         parent.wait()
         parent.stdout.close()
-        if jvm_pid and not wait_gone(jvm_pid, timeout=0.1):
+        if jvm_pid and not wait_exit(jvm_pid, timeout_s=0.1):
             os.killpg(jvm_pid, signal.SIGKILL)  # never leak a JVM, even when the test fails
 
 
@@ -165,7 +151,7 @@ def test_cli_up_status_down_across_invocations(temp_home):
         down = cli(temp_home, "down", "--purge")
 
     assert down.returncode == 0, down.stderr
-    assert wait_gone(state.pid, timeout=30)
+    assert wait_exit(state.pid, timeout_s=30)
     assert jvms_using(temp_home / "daemon") == []
     assert not (temp_home / "daemon").exists()
     stopped = cli(temp_home, "status")

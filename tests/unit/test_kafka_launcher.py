@@ -25,7 +25,7 @@ from pipeline.config import KafkaSettings, load_settings
 from pipeline.errors import ConfigError, KafkaLauncherError
 from pipeline.kafka import broker_config, fetch, launcher
 from pipeline.kafka.admin import TopicSpec
-from pipeline.kafka.process import BrokerState, is_broker_process, jvms_using
+from pipeline.kafka.process import BrokerState, is_broker_process, jvms_using, wait_exit
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,19 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 def parse_properties(text: str) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
     return {key: value for key, value in pairs}
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    """True once ``pid`` is gone or a zombie (dead, merely not yet reaped by init)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def dead_pid() -> int:
@@ -240,9 +227,9 @@ def test_watchdog_kills_the_group_when_its_parent_dies_hard(tmp_path):
         assert psutil.Process(child_pid).is_running()
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        assert wait_gone(child_pid, timeout=20)
+        assert wait_exit(child_pid, timeout_s=20)
     finally:
-        if child_pid and not wait_gone(child_pid, timeout=0.1):
+        if child_pid and not wait_exit(child_pid, timeout_s=0.1):
             os.killpg(child_pid, signal.SIGKILL)  # the watchdog failed: do not leak the sleep
         parent.kill()
         parent.wait()
