@@ -20,17 +20,22 @@ import collections
 import json
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 
 def _worker(bootstrap: str, src: str, dst: str, app_id: str, guarantee: str, run_s: float) -> None:
     import faust
 
+    datadir = Path(tempfile.gettempdir()) / "phi-faust-eos"
+    datadir.mkdir(exist_ok=True)
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=str(datadir / app_id),
         processing_guarantee=guarantee,
         web_enabled=False,
         topic_replication_factor=1,

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -150,6 +151,9 @@ class WriteAheadProducer:
 def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> faust.App:
     """Build the Faust app running ``stages`` (any subset of detect, deid, route, provider)."""
     s = settings.streaming
+    # Faust keeps a data directory even with the memory store; not in the working directory.
+    datadir = Path.home() / ".cache" / "phi-pipeline" / "faust" / s.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         s.app_id,
         store="memory://",
@@ -166,6 +170,7 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         broker_session_timeout=s.session_timeout_s,
         broker_heartbeat_interval=max(1.0, s.session_timeout_s / 4),
         broker_commit_interval=1.0,
+        datadir=str(datadir),
         **_faust_broker_kwargs(settings),
     )
     t = settings.topics
