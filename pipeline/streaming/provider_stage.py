@@ -68,32 +68,23 @@ def _completion(
     rt: Runtime,
     rec: Mapping[str, Any],
     response: ChatResponse | None,
+    text: str | None,
+    reidentified: bool,
     error: str | None,
     latency_ms: int,
 ) -> Out:
     rid = str(rec["request_id"])
-    text = response.text if response is not None else None
-    restored: str | None = None
-    if text is not None:
-        try:
-            restored = reidentify(rt, rec, text)
-        except Exception as exc:
-            # Never fall back to an answer the tenant did not ask for: report the failure.
-            response, text = None, None
-            error = exc.reason if isinstance(exc, PipelineError) else "reidentification_failed"
-    if restored is not None:
-        text = restored
-    sealed = (rec["raw_allowed"] or restored is not None) and text is not None
+    sealed = (rec["raw_allowed"] or reidentified) and text is not None
     record = {
         **ident(rec),
-        "status": "ok" if response is not None else "error",
+        "status": "ok" if text is not None and error is None else "error",
         "completion": None if sealed else text,
         "completion_encrypted": (
             seal_text(rt.keyring, text, f"completion|{rid}".encode())
             if sealed and text is not None
             else None
         ),
-        "reidentified": restored is not None,
+        "reidentified": reidentified,
         "provider": rec["provider"],
         "model": response.model if response is not None else rec["model"],
         "usage": (
@@ -171,16 +162,30 @@ async def call_provider(
     except Exception:  # an adapter bug must not kill the stage; the request is answered
         error = "unexpected_error"
     latency_ms = int((time.monotonic() - started) * 1000)
-    status = "ok" if response is not None else "error"
+    text = response.text if response is not None else None
+    reidentified = False
+    if text is not None:
+        try:
+            # Off the event loop: it may catch up with the vault topic first.
+            restored = await asyncio.get_running_loop().run_in_executor(
+                None, reidentify, rt, rec, text
+            )
+        except Exception as exc:
+            # Never fall back to an answer the tenant did not ask for: report the failure.
+            text = None
+            error = exc.reason if isinstance(exc, PipelineError) else "reidentification_failed"
+        else:
+            if restored is not None:
+                text, reidentified = restored, True
     return [
-        _completion(rt, rec, response, error, latency_ms),
+        _completion(rt, rec, response, text, reidentified, error, latency_ms),
         audit_event(
             rt.codec,
             topic,
             "provider_call_finished",
             rec,
             deterministic=False,
-            response_status=status if error is None else f"error:{error}",
+            response_status="ok" if error is None else f"error:{error}",
             latency_ms=latency_ms,
             input_token_count=response.usage.prompt_tokens if response else None,
             output_token_count=response.usage.completion_tokens if response else None,
