@@ -108,6 +108,12 @@ class AuditError(PipelineError):
     reason = "audit_error"
 
 
+class StreamingError(PipelineError):
+    """A stage's output could not be delivered to Kafka (its input is not acknowledged)."""
+
+    reason = "streaming_error"
+
+
 class KafkaLauncherError(PipelineError):
     """The embedded Kafka broker could not be fetched, started or stopped."""
 

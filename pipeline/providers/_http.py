@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import logging
 import random
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 
 from pipeline.errors import ProviderError
 from pipeline.providers.base import AdapterConfig, ChatRequest, ChatResponse
@@ -24,7 +25,7 @@ from pipeline.providers.resilience import (
     RetryableError,
     parse_retry_after,
 )
-from pipeline.providers.transport import check_endpoint, make_client
+from pipeline.providers.transport import HttpSession, check_endpoint
 
 log = logging.getLogger("pipeline.providers")
 
@@ -36,6 +37,22 @@ def _caused_by_tls(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _tls_failure(exc: aiohttp.ClientError, url: str) -> bool:
+    """Whether a failed request is a TLS handshake failure (not worth retrying).
+
+    Besides an ``SSLError`` (bad certificate, no common protocol), a connection the peer resets
+    while an HTTPS connection is being set up counts: it is how a server that only speaks TLS
+    below 1.2 answers our TLS 1.2+ client hello, and retrying cannot change that.
+    """
+    if isinstance(exc, aiohttp.ClientSSLError) or _caused_by_tls(exc):
+        return True
+    return (
+        isinstance(exc, aiohttp.ClientConnectorError)
+        and isinstance(exc.os_error, ConnectionResetError)
+        and url.startswith("https://")
+    )
 
 
 class HttpAdapter(abc.ABC):
@@ -58,7 +75,7 @@ class HttpAdapter(abc.ABC):
     ) -> None:
         self.config = config
         self.base_url = check_endpoint(config.endpoint)
-        self._client = make_client(config.endpoint, config.timeout_s, config.ca_file)
+        self._http = HttpSession(config.endpoint, config.timeout_s, config.ca_file)
         self.resilience = Resilience.for_adapter(config, breaker=breaker, sleep=sleep, rng=rng)
 
     @property
@@ -101,7 +118,7 @@ class HttpAdapter(abc.ABC):
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
-        await self._client.aclose()
+        await self._http.aclose()
 
     async def _post_json(
         self,
@@ -112,20 +129,25 @@ class HttpAdapter(abc.ABC):
     ) -> dict[str, Any]:
         name = self.name
         try:
-            response = await self._client.post(url, json=body, headers=headers, params=params)
-        except httpx.TimeoutException as exc:
+            # Redirects could move a request to an unchecked (non-HTTPS) URL.
+            async with self._http.session().post(
+                url, json=body, headers=headers, params=params, allow_redirects=False
+            ) as response:
+                status = response.status
+                retry_header = response.headers.get("retry-after")
+                raw = await response.read() if 200 <= status < 300 else b""
+        except TimeoutError as exc:
             raise RetryableError(f"provider {name}: timed out", reason="timeout") from exc
-        except httpx.TransportError as exc:
-            if _caused_by_tls(exc):
+        except aiohttp.ClientError as exc:
+            if _tls_failure(exc, url):
                 # A failed handshake (old TLS, bad certificate) will not fix itself on retry.
                 raise ProviderError(f"provider {name}: TLS failure", reason="tls_error") from exc
             raise RetryableError(
                 f"provider {name}: connection failed ({type(exc).__name__})",
                 reason="connection_error",
             ) from exc
-        status = response.status_code
         if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            retry_after = parse_retry_after(retry_header)
             reason = "rate_limited" if status == 429 else "http_5xx"
             raise RetryableError(
                 f"provider {name}: HTTP {status}", reason=reason, retry_after_s=retry_after
@@ -135,7 +157,7 @@ class HttpAdapter(abc.ABC):
         if not 200 <= status < 300:
             raise ProviderError(f"provider {name}: HTTP {status}", reason="http_4xx")
         try:
-            data = response.json()
+            data = json.loads(raw)
         except ValueError as exc:
             raise ProviderError(
                 f"provider {name}: response is not JSON", reason="bad_response"

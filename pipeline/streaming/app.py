@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,9 @@ import faust
 from faust.types import EventT
 
 from pipeline.config import Settings
-from pipeline.errors import AuditError, ConfigError
+from pipeline.errors import ConfigError
 from pipeline.kafka.admin import TopicSpec
+from pipeline.streaming.delivery import DeliveredProducer
 from pipeline.streaming.ledger import CompletionLedger
 from pipeline.streaming.provider_stage import call_provider_batch
 from pipeline.streaming.records import Origin, Out
@@ -97,57 +97,6 @@ def _faust_broker_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-class WriteAheadProducer:
-    """A separate confluent-kafka producer (acks=all, idempotent) for write-ahead audit.
-
-    One daemon thread serves delivery reports, so any number of concurrent provider calls
-    each wait only for their own acknowledgement (about a millisecond on loopback).
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        from confluent_kafka import Producer
-
-        conf: dict[str, str | bool | int] = dict(settings.kafka.librdkafka_config())
-        conf.update({"acks": "all", "enable.idempotence": True, "linger.ms": 0})
-        self._producer = Producer(conf)
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="wal-poll", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
-
-    async def __call__(self, out: Out) -> None:
-        """Produce ``out`` and return when the broker acknowledged it.
-
-        Raises:
-            AuditError: the broker did not acknowledge the record (the call must not happen).
-        """
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-
-        def settle(failed: bool) -> None:
-            if done.done():
-                return
-            if failed:
-                done.set_exception(AuditError("write-ahead audit failed", reason="wal_failed"))
-            else:
-                done.set_result(None)
-
-        def on_delivery(err: object, _msg: object) -> None:
-            loop.call_soon_threadsafe(settle, err is not None)
-
-        self._producer.produce(out.topic, key=out.key, value=out.value, on_delivery=on_delivery)
-        await done
-
-    def close(self) -> None:
-        """Stop the delivery thread and flush what is left."""
-        self._stop.set()
-        self._poller.join(timeout=5)
-        self._producer.flush(10)
-
-
 def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> faust.App:
     """Build the Faust app running ``stages`` (any subset of detect, deid, route, provider)."""
     s = settings.streaming
@@ -188,9 +137,15 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
             )
         return topics[name]
 
-    async def send_all(outs: Iterable[Out]) -> None:
-        for out in outs:
-            await topic(out.topic).send(key=out.key, value=out.value)
+    # Outputs go through librdkafka and are awaited to the broker's ack before the agent asks
+    # for more input, so Faust never acknowledges an offset whose outputs are in flight.
+    producer = DeliveredProducer(settings)
+
+    def close_producer(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        producer.close()  # a clean stop flushes what is left
+
+    app.on_before_shutdown.connect(close_producer)
+    send_all = producer.send
 
     # Every stage that can answer a request (deid and route with a blocked or quarantined
     # completion, provider with the provider's) shares one ledger, so a replayed record never
@@ -225,19 +180,21 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         async def detect_agent(stream: Any) -> None:
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 await caught_up()
-                for outs in detect_batch(runtime, _items(events)):
-                    await send_all(unanswered(outs))
+                results = detect_batch(runtime, _items(events))
+                await send_all([o for outs in results for o in unanswered(outs)])
 
     def record_agent(
         name: str, source: str, stage: Callable[[Runtime, bytes, Origin], list[Out]]
     ) -> None:
-        """Register an agent that runs ``stage`` on each record of ``source``."""
+        """Register an agent that runs ``stage`` on each record of a batch from ``source``."""
 
         async def agent(stream: Any) -> None:
-            async for event in stream.events():
+            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 await caught_up()
-                outs = stage(runtime, bytes(event.value or b""), _origin(event))
-                await send_all(unanswered(outs))
+                outs = [
+                    o for v, origin in _items(events) for o in unanswered(stage(runtime, v, origin))
+                ]
+                await send_all(outs)
 
         app.agent(topic(source), name=name)(agent)
 
@@ -248,13 +205,7 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
 
     if "provider" in stages:
         provider_topics = [runtime.provider_topic(p.name) for p in runtime.policy.providers]
-        wal = WriteAheadProducer(settings)
-
-        def close_wal(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
-            # Flush the write-ahead producer on a clean stop (faust flushes only its own).
-            wal.close()
-
-        app.on_before_shutdown.connect(close_wal)
+        wal = producer.write_ahead
 
         @app.agent(
             app.topic(
@@ -269,7 +220,7 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         async def provider_agent(stream: Any) -> None:
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 await caught_up()
-                for outs in await call_provider_batch(runtime, _items(events), ledger, wal):
-                    await send_all(outs)
+                results = await call_provider_batch(runtime, _items(events), ledger, wal)
+                await send_all([o for outs in results for o in outs])
 
     return app

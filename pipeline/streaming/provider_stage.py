@@ -46,15 +46,20 @@ def _call_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reidentifies(rt: Runtime, rec: Mapping[str, Any]) -> bool:
+    """Whether the request's completion is to be re-identified (its tenant says so)."""
+    tenant = rt.policy.tenant(str(rec["tenant"]))
+    return bool(tenant and tenant.deidentification.reidentify_completions and rec.get("vault_ref"))
+
+
 def reidentify(rt: Runtime, rec: Mapping[str, Any], text: str) -> str | None:
     """Map the scope's surrogates in ``text`` back to the originals, if the tenant may.
 
     Returns ``None`` when the request is not re-identified.
     """
-    tenant = rt.policy.tenant(str(rec["tenant"]))
-    ref = rec.get("vault_ref")
-    if tenant is None or not tenant.deidentification.reidentify_completions or not ref:
+    if not _reidentifies(rt, rec):
         return None
+    ref = rec["vault_ref"]
     if rt.vault is None:
         raise ConfigError("a re-identifying tenant needs the vault", reason="vault_unavailable")
     scope = open_ref(rt.keyring, str(rec["request_id"]), str(ref))
@@ -164,7 +169,7 @@ async def call_provider(
     latency_ms = int((time.monotonic() - started) * 1000)
     text = response.text if response is not None else None
     reidentified = False
-    if text is not None:
+    if text is not None and _reidentifies(rt, rec):
         try:
             # Off the event loop: it may catch up with the vault topic first.
             restored = await asyncio.get_running_loop().run_in_executor(

@@ -40,7 +40,7 @@ def _exception_text(exc: BaseException) -> str:
     "adapter_class", [OpenAIChatAdapter, AzureOpenAIChatAdapter, AnthropicMessagesAdapter]
 )
 def test_provider_key_and_prompt_never_in_logs_or_errors(caplog, sleeps, adapter_class):
-    caplog.set_level(logging.DEBUG)  # httpx/httpcore debug logs included
+    caplog.set_level(logging.DEBUG)  # the HTTP client's (aiohttp) debug logs included
     request = ChatRequest.from_prompt("m", PHI, request_id="req-hygiene")
     failures: list[BaseException] = []
     reprs: list[str] = []
