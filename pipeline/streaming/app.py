@@ -3,8 +3,9 @@
 ``create_app(settings, runtime)`` has no side effects until the app starts. Each agent decodes
 nothing itself: it hands raw values and offsets to a stage function and sends what comes back.
 
-Delivery: at-least-once (Faust acknowledges an event only after its outputs are sent, and the
-producer flushes before offsets are committed), made idempotent by request id: audit events of
+Delivery: at-least-once (each agent awaits the broker's acknowledgement of a batch's outputs,
+:class:`~pipeline.streaming.delivery.DeliveredProducer`, before Faust may acknowledge and commit
+the batch's input offsets), made idempotent by request id: audit events of
 a replayed stage repeat their ``event_id``, and completions are effectively-once through the
 :class:`~pipeline.streaming.ledger.CompletionLedger`. Faust's ``exactly_once`` mode is not used:
 measured here against Kafka 4.1, it still duplicated outputs after a kill (its transactional id
