@@ -79,6 +79,13 @@ RELATIONS = frozenset(
         "brothers",
         "mom",
         "dad",
+        # Carers named like kin in social-work notes ("CAREGIVER, BARBARA").
+        "caregiver",
+        "caretaker",
+        "stepsister",
+        "stepbrother",
+        "goddaughter",
+        "godson",
     ]
 )
 #: Roles written before a name ("NP grace", "HO Schwarz", "RN (Edward)", "IV nurse Virginia").
@@ -159,6 +166,8 @@ VERBS = frozenset(
         "meet",
         "meeting",
         "phoned",
+        "consult",
+        "consulted",
     ]
 )
 #: Verbs that name a person only through a link word ("talk with X", not "discuss plan").
@@ -175,6 +184,8 @@ LINKED_VERBS = frozenset(
         "meeting",
         "contact",
         "contacting",
+        "consult",
+        "consulted",
     ]
 )
 #: Words allowed between a trigger and the name ("spoke with", "seen by", "wife, Carol").
@@ -195,8 +206,21 @@ CREDENTIALS = frozenset(
         "crnp",
         "dpm",
         "aprn",
+        # Therapist and social-work credentials signed after a name ("B. Foley CRT").
+        "crt",
+        "licsw",
+        "lmsw",
+        "ccc",
+        "otr",
+        "dpt",
+        "fnp",
+        "cnm",
     ]
 )
+#: Possessive or plural spellings of a title ("DR'S CAMARDA AND CLIFFORD").
+TITLE_FORMS = {"dr's": "dr", "dr\u2019s": "dr"}
+#: A family word after a surname ("KEEP ROMERO FAMILY AWARE").
+FAMILY_WORDS = frozenset(["family", "families"])
 #: Greetings that open a sentence before a name ("Hi Marten", "Dear Ms. Olsen").
 GREETINGS = frozenset(["hi", "hello", "hey", "dear", "thanks", "thank", "bye", "goodbye"])
 
@@ -249,7 +273,9 @@ def sentence_start(text: str, tok: Token) -> bool:
 def split_glued(
     toks: list[Token], is_function: Callable[[str], bool], is_stop: Callable[[str], bool]
 ) -> list[Token]:
-    """Split hyphen-glued words with a function-word part ("Tom-who"; "son-in-law" stays).
+    """Split hyphen-glued words with a function-word part or a final letter ("Tom-who").
+
+    ("son-in-law" stays whole.)
 
     Notes glue words with hyphens instead of spaces; a hyphenated token whose parts are a
     name and a function word is two words, not one stop word. A token made only of stop
@@ -263,7 +289,8 @@ def split_glued(
     for k in hyphenated:
         t = toks[k]
         parts = t.low.split("-")
-        if not any(is_function(p) for p in parts):
+        # A single letter at the end is an initial glued on ("GIVEN CARAFATE-W. MAROTTA").
+        if not (any(is_function(p) for p in parts) or len(parts[-1]) == 1):
             continue
         if all(is_function(p) or is_stop(p) for p in parts):
             continue
@@ -279,3 +306,18 @@ def split_glued(
         return toks  # nothing split: the list as it came
     out.extend(toks[done:])
     return out
+
+
+#: A sentence end, then the first letter of the next sentence.
+_START_LOWER_RE = re.compile(r"[.!?]\s+[a-z]")
+_START_UPPER_RE = re.compile(r"[.!?]\s+[A-Z]")
+
+
+def lower_sentence_starts(text: str) -> bool:
+    """Return True when most sentences of ``text`` start in lower case (an all-lower writer).
+
+    Then a capitalised word is evidence of a proper noun; in prose that capitalises its
+    sentences (however few capitals it has otherwise) it is not.
+    """
+    lower = len(_START_LOWER_RE.findall(text))
+    return lower > len(_START_UPPER_RE.findall(text))
