@@ -441,6 +441,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=20.0, help="max wait for stragglers per rate")
     p.add_argument("--workers", type=int, default=1, help="worker processes (per stage: --split)")
     p.add_argument("--split", action="store_true", help="one process per stage")
+    p.add_argument(
+        "--partitions", type=int, default=None, help="partitions per topic (default: settings)"
+    )
     p.add_argument("--warmup", type=int, default=20, help="prompts sent before measuring")
     p.add_argument("--pool", type=int, default=500, help="distinct prompts, cycled")
     p.add_argument("--max-concurrency", type=int, default=64, help="provider calls in flight")
@@ -482,6 +485,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         generate_key_file(tmp / "keys.json")
         write_policy(tmp / "policy.yaml", server.openai_base_url, args.max_concurrency)
         env = run_env(bootstrap, tmp, run_id)
+        if args.partitions is not None:
+            env["PHI_TOPICS__PARTITIONS"] = str(args.partitions)
         stack.enter_context(patched_environ(env))
         settings = load_settings()
         providers = [

@@ -194,6 +194,9 @@ class StreamingSettings(BaseModel):
     batch_within_s: float = Field(default=0.02, gt=0)
     #: How soon a crashed worker's partitions move to another (Faust's default is 60 s).
     session_timeout_s: float = Field(default=10.0, ge=6.0)
+    #: How long a stage's output may stay unacknowledged (librdkafka retrying) before the
+    #: worker gives up and stops; its input is then replayed by the restarted worker.
+    delivery_timeout_s: float = Field(default=120.0, gt=0)
     web_port: int | None = None
 
 

@@ -24,7 +24,7 @@ import faust
 from faust.types import EventT
 
 from pipeline.config import Settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, StreamingError
 from pipeline.kafka.admin import TopicSpec
 from pipeline.streaming.delivery import DeliveredProducer
 from pipeline.streaming.ledger import CompletionLedger
@@ -146,7 +146,17 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         producer.close()  # a clean stop flushes what is left
 
     app.on_before_shutdown.connect(close_producer)
-    send_all = producer.send
+
+    async def send_all(outs: Sequence[Out]) -> None:
+        try:
+            await producer.send(outs)
+        except StreamingError as exc:
+            # librdkafka retried until its delivery timeout: the broker is gone or refuses the
+            # topic. Stop the worker (exit 1) rather than skip the batch: its input was never
+            # acknowledged, so the restarted worker replays it from the last commit.
+            log.error("outputs not acknowledged (%s); stopping the worker", exc.reason)
+            await app.crash(exc)
+            raise
 
     # Every stage that can answer a request (deid and route with a blocked or quarantined
     # completion, provider with the provider's) shares one ledger, so a replayed record never
@@ -207,6 +217,12 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
     if "provider" in stages:
         provider_topics = [runtime.provider_topic(p.name) for p in runtime.policy.providers]
         wal = producer.write_ahead
+
+        async def close_adapters(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+            for adapter in runtime.adapters.values():
+                await adapter.aclose()  # HTTP sessions, before the event loop goes
+
+        app.on_before_shutdown.connect(close_adapters)
 
         @app.agent(
             app.topic(

@@ -67,6 +67,9 @@ class DeliveredProducer:
                         "enable.idempotence": True,
                         "linger.ms": LINGER_MS,
                         "partitioner": "murmur2_random",
+                        "message.timeout.ms": int(
+                            self._settings.streaming.delivery_timeout_s * 1000
+                        ),
                     }
                 )
                 self._producer = Producer(conf)

@@ -153,6 +153,7 @@ def e2e_settings(
     timeout_s: float = 1.5,
     max_retries: int = 2,
     batch_size: int = 16,
+    delivery_timeout_s: float = 120.0,
 ) -> Settings:
     """Settings with unique topics and app id (one consumer group set per pipeline)."""
     p = f"e2e-{uuid.uuid4().hex[:10]}"
@@ -179,7 +180,12 @@ def e2e_settings(
             backoff_max_s=0.5,
         ),
         detection=DetectionSettings(profile="fast"),
-        streaming=StreamingSettings(app_id=p, batch_size=batch_size, batch_within_s=0.05),
+        streaming=StreamingSettings(
+            app_id=p,
+            batch_size=batch_size,
+            batch_within_s=0.05,
+            delivery_timeout_s=delivery_timeout_s,
+        ),
     )
 
 
@@ -199,6 +205,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PHI_STREAMING__APP_ID": s.app_id,
         "PHI_STREAMING__BATCH_SIZE": str(s.batch_size),
         "PHI_STREAMING__BATCH_WITHIN_S": str(s.batch_within_s),
+        "PHI_STREAMING__DELIVERY_TIMEOUT_S": str(s.delivery_timeout_s),
         "PHI_TOPICS__PARTITIONS": str(t.partitions),
     }
     roles = (

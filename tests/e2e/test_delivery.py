@@ -101,3 +101,54 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_no_completion(
     assert logged.count("worker starting") == 2  # both runs logged (the scan is not vacuous)
     assert CANARY_NAME not in logged
     assert CANARY_PHONE not in logged
+
+
+@pytest.fixture
+def short_delivery(
+    kafka_bootstrap: str, e2e_key_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    """A pipeline with no worker yet whose outputs give up after 8 s unacknowledged."""
+    pipe = start_pipeline(
+        kafka_bootstrap,
+        e2e_key_file,
+        tmp_path_factory.mktemp("e2e-undeliverable"),
+        in_process=False,
+        batch_size=4,
+        delivery_timeout_s=8.0,
+    )
+    try:
+        yield pipe
+    finally:
+        pipe.close()
+
+
+def test_undeliverable_outputs_stop_the_worker_and_the_restart_loses_nothing(
+    short_delivery: Pipeline, tmp_path: Path
+) -> None:
+    from pipeline.kafka.admin import delete_topics
+
+    pipe = short_delivery
+    log_file = tmp_path / "worker.log"
+    first = SubprocessWorker(pipe.settings, log_file).start()
+    pipe.worker = first
+    before = pipe.send(f"Mr. {CANARY_NAME} asks about his appointment.", tenant="analytics-b")
+    assert pipe.wait(before, timeout_s=90)["status"] == "ok"
+
+    # The audit topic, which every stage writes and none reads, disappears (no auto-creation
+    # on this broker): the next prompt's first audit event cannot be delivered.
+    delete_topics(pipe.settings.kafka, [pipe.settings.topics.audit], timeout_s=20.0)
+    during = pipe.send(f"Call {CANARY_PHONE} for Mr. {CANARY_NAME}.", tenant="analytics-b")
+    assert first.proc is not None
+    wait_until("the worker to stop", lambda: first.proc.poll() is not None or None, 90.0)
+    assert first.proc.returncode == 1, "a worker that cannot deliver exits with an error"
+
+    # Restarted (it creates missing topics at start-up): the prompt is replayed, not lost.
+    second = SubprocessWorker(pipe.settings, log_file).start()
+    pipe.worker = second
+    assert pipe.wait(during, timeout_s=120)["status"] == "ok"
+    wait_until("every input topic committed to its end", pipe.drained, 60.0)
+    assert pipe.completion_counts() == {before: 1, during: 1}
+    logged = log_file.read_text(encoding="utf-8", errors="replace")
+    assert "outputs not acknowledged (produce_failed); stopping the worker" in logged
+    assert CANARY_NAME not in logged
+    assert CANARY_PHONE not in logged
