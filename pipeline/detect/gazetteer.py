@@ -165,6 +165,26 @@ def _strong_context(toks: list[Token], i: int, moves: frozenset[str]) -> bool:
     return i >= 2 and toks[i - 2].low in (moves | _RESIDE) and prev in ("in", "to", "at", "from")
 
 
+#: A place that is also a name this common (first- or last-name rank) needs strong context;
+#: rarer names ("Towson", rank 11,000 as a surname) read as the place after "in" / "to".
+_COMMON_NAME_RANK = 1500
+
+
+def _common_name(words: WordClasses, low: str) -> bool:
+    return words.is_name(low) and (
+        words.first_rank(low) <= _COMMON_NAME_RANK or words.last_rank(low) <= _COMMON_NAME_RANK
+    )
+
+
+def _cased_against(toks: list[Token], mode: CaseMode) -> bool:
+    """Whether every word is title case in lower-case or ALL-CAPS text ("Baltimore")."""
+    if mode is CaseMode.MIXED:
+        return False
+    return all(t.text[:1].isupper() and not t.text.isupper() for t in toks) or (
+        mode is CaseMode.LOWER and all(t.text[:1].isupper() for t in toks)
+    )
+
+
 def _sentence_start(text: str, tok: Token) -> bool:
     before = text[max(0, tok.start - 3) : tok.start].rstrip(" \t")
     return not before or before[-1] in ".!?:\n|"
@@ -212,6 +232,8 @@ def _accept(
     multi = end - i > 1
     low = tok.low
     context = _has_context(text, toks, i, end, moves)
+    if _cased_against(toks[i:end], mode):
+        mode = CaseMode.MIXED  # "Towson" in lower-case notes: as telling as in mixed case
     if mode is CaseMode.MIXED:
         if not tok.text[:1].isupper() or (tok.text.isupper() and len(tok.text) <= 3):
             return False
@@ -224,13 +246,17 @@ def _accept(
         if _sentence_start(text, tok):
             return False
         if multi:
-            return True
+            # "Country Club", "Green Valley": everyday words, capitalised, need context.
+            return not all(words.is_english(t.low) for t in toks[i:end])
         return not words.is_word(low) and not words.is_name(low)
     if not context:
         return False
     if multi:
-        return not all(words.is_word(t.low) for t in toks[i:end]) or place.notable
-    if words.is_name(low) and not _strong_context(toks, i, moves):
+        # "HOME IN MILFORD MILL": one word with no everyday sense makes it a name.
+        return not all(words.is_english(t.low) for t in toks[i:end]) or place.notable
+    # A notable place yields only to a common name ("TO JACKSON"); a town ("TO CONVERSE") to any.
+    named = _common_name(words, low) if place.notable else words.is_name(low)
+    if named and not _strong_context(toks, i, moves):
         return False  # "seen in Marion ward": a person's name needs more than "in"
     if not words.is_word(low):
         return True

@@ -7,7 +7,10 @@ project treats hospitals and other facilities as locations too. Evidence:
   Hosp", "Lochearn Medical Center", "Hopkins Rehab");
 * movement or residence context before a name-like word ("transferred from CALVERT", "to GH",
   "lives in catonsville"), where ward words ("to floor", "from CCU") are stop words;
-* a gazetteer of states, countries and large cities, matched capitalised in mixed-case text.
+* a gazetteer of states, countries and large cities, matched capitalised in mixed-case text
+  (or cased against the text: "Towson" in lower-case notes);
+* cue phrases (:mod:`pipeline.detect.place_cues`): religious hospital names ("Holy Cross"),
+  "University of <place>", employers ("works for ..."), origins ("grew up in ..."), campuses.
 
 Registered as ``location_context.v1``; runs in both profiles. Street addresses and ZIP codes
 belong to the pattern tier.
@@ -22,6 +25,15 @@ from collections.abc import Iterator, Sequence
 
 from pipeline.config import Settings
 from pipeline.detect.gazetteer import find_places
+from pipeline.detect.patterns.clinical import unit_follows
+from pipeline.detect.place_cues import FIRST_WORDS as CUE_FIRST_WORDS
+from pipeline.detect.place_cues import (
+    NAME_PARTICLES,
+    coordinated,
+    cue_spans,
+    postal_after,
+    qualifier_after,
+)
 from pipeline.detect.registry import register
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
@@ -66,77 +78,16 @@ _NAMED_HEADS = frozenset({"memorial", "regional"})
 #: ("outside hospital", "acute rehab", "their hospital"): they stop the walk back.
 _GENERIC = frozenset(
     [
-        "outside",
-        "local",
-        "another",
-        "other",
-        "previous",
-        "prior",
-        "prev",
-        "same",
-        "different",
-        "nearest",
-        "nearby",
-        "closest",
-        "referring",
-        "outlying",
-        "community",
-        "private",
-        "acute",
-        "subacute",
-        "inpatient",
-        "outpatient",
-        "cardiac",
-        "pulmonary",
-        "physical",
-        "psychiatric",
-        "psych",
-        "long",
-        "term",
-        "transitional",
-        "skilled",
-        "assisted",
-        "living",
-        "veterans",
-        "va",
-        "vamc",
-        "teaching",
-        "tertiary",
-        "rural",
-        "area",
-        "his",
-        "her",
-        "their",
-        "our",
-        "this",
-        "that",
-        "new",
-        "old",
-        "current",
-        "home",
-        "day",
-        "dialysis",
-        "any",
-        "each",
-        "every",
-        "which",
-        "whose",
-        "first",
-        "second",
-        "possible",
-        "potential",
-        "planned",
-        "future",
-        "eventual",
-        "short",
-        "rehabilitation",
-        "hospital",
-        "hosp",
-        "clinic",
-        "center",
-        "nursing",
+        "outside", "local", "another", "other", "previous", "prior", "prev", "same", "different",
+        "nearest", "nearby", "closest", "referring", "outlying", "community", "private", "acute",
+        "subacute", "inpatient", "outpatient", "cardiac", "pulmonary", "physical", "psychiatric",
+        "psych", "long", "term", "transitional", "skilled", "assisted", "living", "veterans", "va",
+        "vamc", "teaching", "tertiary", "rural", "area", "his", "her", "their", "our", "this",
+        "that", "new", "old", "current", "home", "day", "dialysis", "any", "each", "every",
+        "which", "whose", "first", "second", "possible", "potential", "planned", "future",
+        "eventual", "short", "rehabilitation", "hospital", "hosp", "clinic", "center", "nursing",
     ]
-)
+)  # fmt: skip
 #: Wards after a facility acronym ("XYMC ER", "XYH TCU").
 _WARD_AFTER = frozenset({"er", "ed", "ew", "icu", "tcu", "ccu", "micu", "sicu", "cath", "campus"})
 _ACRONYM_RE = re.compile(r"[A-Z]{1,4}(?:H|MC)")
@@ -148,6 +99,8 @@ _WARD_RE = re.compile(
 #: run of digits: scanning for digit runs finds the few places where ``_WARD_RE`` can match.
 _DIGITS_RE = re.compile(r"\d+")
 _ASCII_LETTERS = frozenset(string.ascii_letters)
+#: A lower-case word after a floor number: the sentence goes on ("to transfuse 2 more").
+_PROSE_AFTER = re.compile(r" {1,2}[a-z]")
 _WARD_CONTEXT = frozenset({"to", "on", "from", "at", "in", "back", "onto"})
 #: Words that need a preceding "medical", "health", "nursing"... to be a facility head.
 _HEAD_QUALIFIERS = frozenset(
@@ -156,57 +109,14 @@ _HEAD_QUALIFIERS = frozenset(
 _NEEDS_QUALIFIER = frozenset({"center", "centre", "ctr", "home", "healthcare"})
 MOVES = frozenset(
     (
-        "transferred",
-        "transfered",
-        "transfer",
-        "trans",
-        "xfer",
-        "xferred",
-        "admitted",
-        "admit",
-        "adm",
-        "referred",
-        "sent",
-        "brought",
-        "came",
-        "come",
-        "coming",
-        "went",
-        "go",
-        "going",
-        "returned",
-        "discharged",
-        "accepted",
-        "screened",
-        "followed",
-        "seen",
-        "presented",
-        "arrived",
-        "received",
-        "recieved",
-        "taken",
-        "flighted",
-        "enroute",
-        "transported",
-        "leave",
-        "lives",
-        "live",
-        "living",
-        "flew",
-        "fly",
-        "moved",
-        "grew",
-        "based",
-        "located",
-        "traveled",
-        "travelled",
-        "resides",
-        "reside",
-        "moved",
-        "born",
-        "home",
+        "transferred", "transfered", "transfer", "trans", "xfer", "xferred", "admitted", "admit",
+        "adm", "referred", "sent", "brought", "came", "come", "coming", "went", "go", "going",
+        "returned", "discharged", "accepted", "screened", "followed", "seen", "presented",
+        "arrived", "received", "recieved", "taken", "flighted", "enroute", "transported", "leave",
+        "lives", "live", "living", "flew", "fly", "moved", "grew", "based", "located", "traveled",
+        "travelled", "resides", "reside", "moved", "born", "home",
     )
-)
+)  # fmt: skip
 #: Address unit words; the field after "<unit> <number>" is the town.
 _UNIT_WORDS = frozenset({"apt", "suite", "unit", "box", "ste"})
 _UNIT_RE = re.compile(r"\.? ?#?\d{1,6}[A-Za-z]?(?: {2,}|\s*[,>\n]\s*)")
@@ -220,7 +130,7 @@ _BOUNDARY = frozenset(["in", "from", "to", "near", "at", "by", "into", "for", "w
 
 #: The cue groups :meth:`LocationContextRecognizer.find` tests each token against, as one
 #: look-up: word -> its first group in the order tested (a word in two groups keeps the first).
-_FACILITY, _MOVE, _UNIT, _WEAK_CUE, _SAINT = range(5)
+_FACILITY, _MOVE, _UNIT, _WEAK_CUE, _SAINT, _PHRASE = range(6)
 
 
 def _cue_index(groups: tuple[frozenset[str], ...]) -> dict[str, int]:
@@ -231,7 +141,9 @@ def _cue_index(groups: tuple[frozenset[str], ...]) -> dict[str, int]:
     return index
 
 
-_CUES = _cue_index((FACILITY_HEADS, MOVES, _UNIT_WORDS, _WEAK, frozenset({"st", "saint"})))
+_CUES = _cue_index(
+    (FACILITY_HEADS, MOVES, _UNIT_WORDS, _WEAK, frozenset({"st", "saint"}), CUE_FIRST_WORDS)
+)
 
 
 def _ward_matches(text: str) -> Iterator[re.Match[str]]:
@@ -282,14 +194,20 @@ class LocationContextRecognizer:
         toks, mode = analyse(text)
         spans: list[Span] = []
         cues = _CUES
+        phrase_starts: list[int] = []
         # Only the cue words (a few per text), found in one pass at C speed.
         for i in [k for k, t in enumerate(toks) if t.low in cues]:
             tok = toks[i]
+            if tok.low in CUE_FIRST_WORDS:
+                phrase_starts.append(i)  # may start a cue phrase too ("lives in DC")
             kind = cues[tok.low]
             if kind == _FACILITY:
                 span = self._facility(text, toks, i, mode)
                 if span is not None:
                     spans.append(span)
+                    other = coordinated(text, toks, span.end, self._w)
+                    if other is not None:
+                        spans.append(Span(*other, Category.GEO, _SCORE_WEAK, NAME))
             elif kind == _MOVE:
                 span = self._after_move(text, toks, i, mode)
                 if span is not None:
@@ -310,7 +228,19 @@ class LocationContextRecognizer:
                     self._w.is_name(nxt.low.removesuffix("'s")) and nxt.text[:1].isupper()
                 ):
                     spans.append(Span(tok.start, nxt.end, Category.GEO, _SCORE_CONTEXT, NAME))
+        spans.extend(
+            Span(a, b, Category.GEO, score, NAME)
+            for a, b, score in cue_spans(text, toks, phrase_starts, mode, self._w, MOVES)
+        )
         spans.extend(self._gazetteer(text, toks, mode))
+        if mode is CaseMode.MIXED and spans:
+            # A postal code written after a town ("in Bjert 6091"); facilities have none.
+            spans = [
+                s
+                if s.score >= _SCORE_FACILITY
+                else Span(s.start, postal_after(text, s.end), s.label, s.score, s.recognizer)
+                for s in spans
+            ]
         spans.extend(self._acronyms(text, toks))
         spans.extend(self._wards(text, toks, mode))
         spans.extend(self._phrases(toks, spans))
@@ -329,7 +259,13 @@ class LocationContextRecognizer:
     def _gazetteer(self, text: str, toks: list[Token], mode: CaseMode) -> list[Span]:
         """Gazetteer places (see :mod:`pipeline.detect.gazetteer` for the evidence needed)."""
         return [
-            Span(toks[a].start, toks[b - 1].end, Category.GEO, _SCORE_GAZETTEER, NAME)
+            Span(
+                toks[a].start,
+                qualifier_after(text, toks[b - 1].end),  # "Cyprus (Greek)"
+                Category.GEO,
+                _SCORE_GAZETTEER,
+                NAME,
+            )
             for a, b in find_places(text, toks, mode, self._w, MOVES)
         ]
 
@@ -488,11 +424,19 @@ class LocationContextRecognizer:
             low = word.lower()
             if self._w.is_stop(low) or self._w.is_word(low) or low in MOVES:
                 continue
-            if word.islower() and mode is not CaseMode.LOWER:
-                continue  # "able to advance 30 cm": prose, not a ward
-            hits.append((m.start(1), m.end(1), low))
             before = text[max(0, m.start() - 12) : m.start()].split()
-            if before and before[-1].lower().strip(".,") in _WARD_CONTEXT | MOVES:
+            cued = bool(before) and before[-1].lower().strip(".,") in _WARD_CONTEXT | MOVES
+            if word.islower() and mode is not CaseMode.LOWER:
+                # "able to advance 30 cm": prose, not a ward; but "called to quartermain 6",
+                # a long word with no everyday, clinical or name reading, right after "to".
+                if not (cued and len(word) >= 6 and text[m.start() - 1] == " "):
+                    continue
+                if text[m.end(1)] != " " or _PROSE_AFTER.match(text, m.end()) is not None:
+                    continue  # "to transfuse 2 additional", "to commodex3": prose, not a ward
+                if self._w.is_name(low) or unit_follows(text, m.end()):
+                    continue  # "titrated to levofed 5 mcg": a misspelt drug and its dose
+            hits.append((m.start(1), m.end(1), low))
+            if cued:
                 found.add(low)
         if not found:
             return []
@@ -551,13 +495,20 @@ class LocationContextRecognizer:
             if len(toks[j].text) < 4 or not self._placeish(toks[j], mode):
                 return None
         start = j
-        while j < len(toks) and j - start < 3 and self._placeish(toks[j], mode):
+        end = j
+        while j < len(toks) and end - start < 3:
             if j > start and text[toks[j - 1].end : toks[j].start] not in (" ", "-"):
                 break
+            if j > start and toks[j].low in NAME_PARTICLES and j + 1 < len(toks):
+                j += 1  # "Reguengos de Monsaraz": a particle joins two place words
+                continue
+            if not self._placeish(toks[j], mode):
+                break
             j += 1
-        if j == start:
+            end = j
+        if end == start:
             return None
-        return Span(toks[start].start, toks[j - 1].end, Category.GEO, _SCORE_CONTEXT, NAME)
+        return Span(toks[start].start, toks[end - 1].end, Category.GEO, _SCORE_CONTEXT, NAME)
 
     def find_batch(self, texts: Sequence[str]) -> list[list[Span]]:
         """Return the spans of each text."""

@@ -49,7 +49,8 @@ STREET_SUFFIXES = (
     # Finnish, Estonian
     "tie", "katu", "kuja", "polku", "tori", "kaari", "väylä", "rinne", "puiestee", "tänav",
     # Hungarian, Polish, Czech, Slovene, Croatian, Turkish
-    "utca", "körút", "tér", "ulica", "ulice", "náměstí", "cesta", "trg", "caddesi", "sokak",
+    "utca", "körút", "út", "útja", "tér", "ulica", "ulice", "náměstí", "cesta", "trg", "caddesi",
+    "sokak",
 )  # fmt: skip
 # Street types written BEFORE the name ("Via Roma 71", "62 Rue Gafsa", "ul. Mila 53").
 STREET_PREFIXES = (
@@ -203,6 +204,10 @@ def _prefixed_street(text: str, _start: int, end: int) -> Hit | None:
     return c_start, c_end, Category.GEO, 0.85 if strong else 0.75
 
 
+#: Indentation, quote marks and bullets that may open a line before a unit designator.
+_BULLETS = " \t>\u2022\u00b7*?-"
+
+
 def unit_street(text: str, start: int, end: int) -> Hit | None:
     """A unit designator ("Apt. 864"), joined with the street line before it and what follows.
 
@@ -210,9 +215,10 @@ def unit_street(text: str, start: int, end: int) -> Hit | None:
     """
     line = line_start(text, start)
     stop = len(text[line:start].rstrip(" \t,")) + line
-    if not text[line:stop].strip(" \t>") and line > 0:
+    if not text[line:stop].strip(_BULLETS) and line > 0:
+        below = line  # the unit's own line holds only a bullet: the street is the line above
         line = line_start(text, line - 1)
-        stop = len(text[line:stop].rstrip(" \t,\r\n")) + line
+        stop = len(text[line:below].rstrip(" \t,\r\n")) + line
     s_start = start
     found = street_back(text, line, stop)
     if found is None:
@@ -273,6 +279,8 @@ def _cued_address(text: str, _start: int, end: int) -> Hit | None:
 
 def _military(text: str, start: int, end: int) -> Hit | None:
     """``PSC 1234, Box 5678`` / ``Unit 1234 Box 5678``, with its ``APO AE 09876`` line."""
+    while end < len(text) and end - start < 48 and text[end].isalpha():
+        end += 1  # the ASCII expression stops at a ship name's first accent ("USNS Sekerková")
     c_start, c_end = compose(text, start, end)
     ship = not text[start:end].lower().startswith(("psc", "cmr", "unit"))
     if ship and c_end == end:
@@ -285,6 +293,90 @@ _INTERSECTION = re.compile(
     r"(?P<b>[^\W_][\w.'\-]*(?:[ \t]+[^\W_][\w.'\-]*){0,3})"
 )
 _CORNER = re.compile(r"(?:the[ \t]{1,2})?corner[ \t]{1,2}of[ \t]{1,2}\Z", re.IGNORECASE)
+
+
+_LINE_NUMBER_END = re.compile(r"(?<![\w.])(\d{1,5}[A-Za-z]?)[ \t]{0,3}\r?\Z")
+_POSTAL_DIGITS = re.compile(r"\d{3}")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _numbered_line(text: str, _start: int, end: int) -> Hit | None:
+    """A street line without a street type, "<house> <name> <number>", above its address lines.
+
+    ``30102 Kaevu 94`` alone could be anything; followed by lines that hold a place and a postal
+    code ("Nicosia", ", NI", "61089") it is the first line of an address. The keyword match
+    ends after the line break; the line is read back from there.
+    """
+    cut = text.rfind("\n", max(0, end - 90), end)
+    low = line_start(text, cut)
+    number = _LINE_NUMBER_END.search(text, max(low, cut - 12), cut)
+    if number is None:
+        return None
+    s_end = number.end(1)
+    found = street_back(text, low, s_end)
+    if found is None or not text[found].isdigit() or clinical_line(text[found:s_end]):
+        return None
+    c_start, c_end = compose(text, found, s_end)
+    tail = text[s_end:c_end]
+    if _POSTAL_DIGITS.search(tail) is None or _LETTER.search(tail) is None:
+        return None  # the lines below must hold a place and a postal code
+    return c_start, c_end, Category.GEO, 0.8
+
+
+_NAME_AFTER_TYPE = re.compile(r"\.?[ \t]{1,2}(?:[A-Z][a-z]|\d)")
+_NUMBER_BEFORE_TYPE = re.compile(r"(?<![\w.])(\d{1,5}[A-Za-z]?\.?)[ \t](?:St|st|street|Street)\Z")
+
+
+_STREET_TOKEN = re.compile(r"\S+")
+
+
+def _name_back(text: str, low: int, end: int) -> int | None:
+    """Start of the street name (and house number) that ends right before ``end``.
+
+    Read back over at most four words: title-case words and connectors, or in a lower-case
+    text any words up to a house number ("74678 midtvollen"), which it then needs.
+    """
+    tokens = list(_STREET_TOKEN.finditer(text, low, end))[-6:]
+    lower = is_lower_style(text[low:end])
+    start = None
+    for words, tok in enumerate(reversed(tokens)):
+        value = tok.group()
+        if value.isdigit() and len(value) <= 6:
+            return tok.start() if words else None  # the house number opens the line
+        if words >= 4 or _NAME_WORD.fullmatch(value.rstrip(",")) is None:
+            break
+        if not (value[0].isupper() or value.lower() in CONNECTORS or lower):
+            break
+        start = tok.start()
+    if start is None or lower:
+        return None  # lower-case text: only a house number marks where the name starts
+    while text[start : start + 4].lower().split(" ")[0] in CONNECTORS:
+        nxt = text.find(" ", start, end)
+        if nxt < 0:
+            return None
+        start = nxt + 1
+    return start
+
+
+def _number_then_type(text: str, _start: int, end: int) -> Hit | None:
+    """A street written "<name> <number> St." ("Dalmatinova 68 St.", "Hoge Wei 32 street").
+
+    The keyword match ends after the type word; the number and the name (and a house number
+    before it) are read backwards. The type word itself is left out. A title-case name or a
+    house number before it is required ("prbc 2 st" is a dose, not a street).
+    """
+    number = _NUMBER_BEFORE_TYPE.search(text, max(0, end - 16), end)
+    if number is None or _NAME_AFTER_TYPE.match(text, end) is not None:
+        return None  # "4 St. Louis": a saint's name; "2 Street 4": a count, not an address
+    s_end = number.end(1)
+    found = _name_back(text, line_start(text, s_end), number.start(1))
+    if found is None:
+        return None
+    value = text[found:s_end]
+    if clinical_line(value) or unit_follows(text, s_end):
+        return None
+    c_start, c_end = compose(text, found, s_end)
+    return c_start, c_end, Category.GEO, 0.75
 
 
 def _intersection(text: str, _start: int, end: int) -> Hit | None:
@@ -366,6 +458,24 @@ SPECS: tuple[PatternSpec, ...] = (
         ),
         (Category.GEO,),
         _cued_address,
+        keyword=True,
+    ),
+    PatternSpec(
+        "street_numbered_line.v1",
+        # "<house> <name> <number>" ending a line; the handler checks the lines below it.
+        (r"\d[ \t]{1,3}[^\s\d][^\n]{0,60}[ \t]\d{1,5}[A-Za-z]?[ \t]{0,3}\r?\n",),
+        (Category.GEO,),
+        _numbered_line,
+        caseless=False,
+        keyword=True,
+    ),
+    PatternSpec(
+        "street_number_type_pattern.v1",
+        # "Dalmatinova 68 St.": the handler reads the line back from the type word.
+        (r"[^\s\d][ \t]\d{1,5}[A-Za-z]?\.?[ \t](?:St|st|street|Street)\b",),
+        (Category.GEO,),
+        _number_then_type,
+        caseless=False,
         keyword=True,
     ),
     PatternSpec(

@@ -62,7 +62,10 @@ def street_back(text: str, low: int, end: int, *, number_last: bool = True) -> i
 LEAD_NUMBER = re.compile(r"(?<![\w.,/:-])\d{1,6}[ \t]+\Z")
 
 # Components after a street line.
-_SEP = re.compile(r"[ \t]{0,4}(?:,[ \t]{0,4})?(?:\r?\n[ \t>]{0,8}){0,2}(?:,[ \t]{0,4})?")
+#: What may open an address line in a list: indentation, a quote mark or a bullet ("• ", "* ",
+#: "- ", or the "?" a bullet becomes when its encoding is lost). Only read after a line break.
+LINE_PREFIX = "[ \t>\u2022\u00b7*?-]{0,8}"
+_SEP = re.compile(r"[ \t]{0,4}(?:,[ \t]{0,4})?(?:\r?\n" + LINE_PREFIX + r"){0,2}(?:,[ \t]{0,4})?")
 _UNIT = re.compile(
     r"(?:(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|bldg|building|box|no)\b\.?|#)"
     r"[ \t]{0,2}#?[ \t]{0,2}(?:\d[A-Za-z0-9-]{0,5}|[A-Za-z](?:-?\d{1,4})?)(?![\w])",
@@ -88,6 +91,8 @@ CONNECTORS = frozenset(
         "de", "del", "la", "las", "los", "el", "do", "da", "dos", "das", "di", "du", "des", "le",
         "les", "von", "van", "der", "den", "am", "an", "im", "upon", "on", "sur", "y", "e", "i",
         "and", "&", "of", "the", "st", "st.", "della", "delle", "dello", "degli", "dei",
+        # Czech, Slovak, Slovene place names: "Ostrov nad Ohri", "Vrh pri Dobu", "Ust nad Labem".
+        "nad", "pod", "pri", "na", "ob", "u", "v",
     )
 )  # fmt: skip
 # Lower-case words that end an address rather than name a region ("..., and the corner").
@@ -170,8 +175,10 @@ def place(text: str, pos: int, stop: int, lower_ok: bool) -> int | None:
             return None
         if not (value[0].isupper() or value[0] == "(" or lower_ok or low in CONNECTORS):
             break
-        if low not in CONNECTORS:
-            end = word.end()
+        if low not in CONNECTORS or (
+            len(value) == 1 and value.isupper() and ends_field(text, word.end())
+        ):
+            end = word.end()  # "Kobenhavn V": a capital letter ending the field is no connector
         i = word.end()
         if value.endswith(".") and len(value) > 4:
             break  # "... Poland. It serves": a full stop ends the place

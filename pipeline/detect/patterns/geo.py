@@ -27,7 +27,7 @@ _STREET_WORDS = (
 )
 # Abbreviations that clash with clinical shorthand (CT, DR, LN, PL, ST): title case only.
 _STREET_ABBR = (
-    r"(?:St|Ave|Av|Rd|Blvd|Ln|Dr|Ct|Ter|Cir|Hwy|Pkwy|Sq|Trl|Pl|Plz|Way|Pike|Tpke|"
+    r"(?:St|Str|Ave|Av|Rd|Blvd|Ln|Dr|Ct|Ter|Cir|Hwy|Pkwy|Sq|Trl|Pl|Plz|Way|Pike|Tpke|"
     r"BLVD|AVE)"
 )
 _UNIT = (

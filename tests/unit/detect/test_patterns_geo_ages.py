@@ -196,3 +196,71 @@ def test_military_address_joins_its_apo_line() -> None:
 def test_address_composition_is_bounded(text: str) -> None:
     spans = tier().find(text)
     assert all(s.end - s.start <= 400 for s in spans if s.label is Category.GEO)
+
+
+# Address lines opened by a bullet, a street line without a street type above its place and
+# postal lines, "<name> <number> St.", Slavic place particles, accented ship names.
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (
+            "Ship to:\n• Ann Example\n• 4410 Lipova 12\n• Suite 30\n• Kranjska Vas"
+            "\n• Slovenia 41200",
+            "4410 Lipova 12\n• Suite 30\n• Kranjska Vas\n• Slovenia 41200",
+        ),
+        (
+            "- 12 Oak Street\n- Apt. 4\n- Springfield\n- United States 10001",
+            "12 Oak Street\n- Apt. 4\n- Springfield\n- United States 10001",
+        ),
+        (
+            "Please mail 30102 Tammela 94\nRivertown\n, RT\n 61089 today",
+            "30102 Tammela 94\nRivertown\n, RT\n 61089",
+        ),
+        (
+            "Return to 72134 Orvieto 3599\nLakeview\n, LV\n Netherlands 62971 soon",
+            "72134 Orvieto 3599\nLakeview\n, LV\n Netherlands 62971",
+        ),
+        ("The bus stops at 401 Lipova 19 St. daily", "401 Lipova 19"),
+        ("Visitors enter on Hoge Berk 32 St. in winter", "Hoge Berk 32"),
+        ("Ana lives on Via dei Pini 17 street.", "Via dei Pini 17"),
+        ("the bus stops at 74678 midtbakken 130 st.", "74678 midtbakken 130"),
+        (
+            "9 Lipova 28\n Suite 5\n Lhota nad Labem\n Czech Republic 56655",
+            "9 Lipova 28\n Suite 5\n Lhota nad Labem\n Czech Republic 56655",
+        ),
+        ("Mail: 45 Strandvej 15, Kobenhavn V", "45 Strandvej 15, Kobenhavn V"),
+        ("Ship to USNS Dvořáková\nFPO AP 01234 soon", "USNS Dvořáková\nFPO AP 01234"),
+        ("She lives at 12 Lindou Str., Arvila", "12 Lindou Str., Arvila"),
+        ("Office: Keleti fejedelem útja 62, Budapest", "Keleti fejedelem útja 62, Budapest"),
+    ],
+)
+def test_address_lines_international(text: str, value: str) -> None:
+    assert value in found(text, Category.GEO)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HR 80 BP 120\nRR 18\n, 100 sats",  # numbers ending lines: no place, no postal line
+        "Gave 2 Percocet 5\nPain 4\nSlept well",
+        "Gave 2 units prbc 2 st",
+        "GIVEN 2 MG OF MORPHINE 2 ST",
+        "The team met 2 st times",
+        "Pedestrians must walk 3 streets.",
+        "Moved to Room 12 street side.",  # "Room" is no street name
+        "Potassium 4 St. Louis lab",  # a saint's name follows "St."
+        "Lines 2 Street 4 drawn",
+    ],
+)
+def test_address_lines_negative(text: str) -> None:
+    assert found(text, Category.GEO) == set()
+
+
+def test_number_then_type_leaves_the_sentence_out() -> None:
+    found_values = found("Visitors must enter on Hoge Berk 32 St. the first day.", Category.GEO)
+    assert found_values == {"Hoge Berk 32"}
+
+
+def test_lone_capital_i_does_not_join_a_place() -> None:
+    text = "I lived in 416 Tammikatu 98 Apt. 934 OULU NO. I now live here."
+    assert not any(v.endswith(" I") for v in found(text, Category.GEO))
