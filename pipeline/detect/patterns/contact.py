@@ -137,6 +137,17 @@ def _grouped_before_phone_word(text: str, start: int, end: int) -> Hit | None:
     return start, end, phone_label(text, start, end), 0.7
 
 
+def _parenthesized_digits(text: str, start: int, end: int) -> Hit | None:
+    """Digit groups in parentheses holding a phone number's 10-11 digits ("(301 273 45166)").
+
+    A number that long, grouped and set apart in parentheses, is a phone number however its
+    groups are cut; lab values and settings are shorter. The span excludes the parentheses.
+    """
+    if not 10 <= _digit_count(text[start:end]) <= 11:
+        return None
+    return start + 1, end - 1, phone_label(text, start + 1, end - 1), 0.7
+
+
 def _email(text: str, start: int, end: int) -> Hit | None:
     if end - start > 254:
         return None  # longer than any deliverable address (RFC 5321)
@@ -265,6 +276,16 @@ SPECS: tuple[PatternSpec, ...] = (
         (Category.PHONE, Category.FAX),
         _grouped_before_phone_word,
         max_len=64,
+    ),
+    PatternSpec(
+        "phone_parenthesized_pattern.v1",
+        (r"\(\d{2,6}(?:[ -]\d{2,6}){1,3}\)",),
+        (Category.PHONE, Category.FAX),
+        _parenthesized_digits,
+        max_len=32,
+        # The last group and the closing parenthesis: a far cheaper scan than the whole run
+        # from the (frequent) opening parenthesis, and every match ends with it.
+        anchors=(r"[ -]\d{2,6}\)",),
     ),
     PatternSpec(
         "email_pattern.v1",

@@ -31,6 +31,9 @@ _CODE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_]|[-.](?=[A-Za-z0-9])){0,29}")
 _NOT_A_CODE = re.compile(
     r".*\d\.\d|\d{1,3}-\d{1,3}$|\d+[x\u00d7]\d|\d+(?:fr|f|g|cc|ml|mg|cm|mm|french)$", re.IGNORECASE
 )
+# A necessary condition, checked first because most keyword hits fail it ("ID: Pt's WBC ..."):
+# a code holds a digit, and every character before its first digit is filler or code.
+_DIGIT_REACHABLE = re.compile(r"[ \t:#=.\-(A-Za-z_º°]*?\d")
 # Further digit groups of a spaced number ("78 26957605 67").
 _MORE = re.compile(r"(?:[ -]\d{1,10}){1,4}(?![A-Za-z0-9])")
 
@@ -60,6 +63,8 @@ def code_after(
     Returns:
         ``(start, end)`` of the code in ``text`` offsets, or ``None``.
     """
+    if _DIGIT_REACHABLE.match(text, end, end + 80) is None:
+        return None  # no digit before a character that neither filler nor code may hold
     window = text[end : end + 80]
     lead = _LEAD.match(window)
     pos = lead.end() if lead else 0
@@ -72,9 +77,9 @@ def code_after(
         if more is not None:
             stop = more.end()
     value = window[pos:stop]
-    if _NOT_A_CODE.match(value) is not None:
+    if len(value) < min_len or sum(map(str.isdigit, value)) < min_digits:
         return None
-    if len(value) < min_len or sum(ch.isdigit() for ch in value) < min_digits:
+    if _NOT_A_CODE.match(value) is not None:
         return None
     return end + pos, end + stop
 

@@ -3,16 +3,26 @@
 Numeric dates with a year (``3/4/19``, ``03-04-2019``, ``04.03.2019``), ISO dates (with an
 optional time), month/day without a year (``10/12``, common in ICU notes), month names in English
 and Spanish (``March 4th``, ``4 Mar 2019``, ``Mar. 4, 2019``, ``22 de mayo de 2010``), month and
-year (``October 2005``) and ordinal days (``on the 4th``). Every candidate is checked to be a real
-calendar date; month/day candidates also pass the clinical filters (``BP 120/80``, ``10/12 mg``).
-Times alone and bare years are not dates here (the year is not PHI).
+year (``October 2005``, ``March of 1993``), ordinal days (``on the 4th``), ``11/21.93`` and
+slash ranges (``10/03/10/04``). Every candidate is checked to be a real calendar date. A real
+month/day is a date by default, wherever it stands; it must still pass the clinical filters
+(``BP 120/80``, ``10/12 mg``, ``PS 10/5``), and fractions (``1/2``) and grade-like values
+(``4/5``, ``8/10``, ``5/5``) need a date cue or surroundings that name no score. Times alone and
+bare years are not dates here (the year is not PHI), except a year in date context ("since
+1971", "a 1973 French film").
 """
 
 from __future__ import annotations
 
 import re
 
-from pipeline.detect.patterns.clinical import in_number_chain, unit_follows, vital_precedes
+from pipeline.detect.patterns.clinical import (
+    in_number_chain,
+    score_context,
+    unit_follows,
+    vital_in,
+    vital_precedes,
+)
 from pipeline.detect.patterns.engine import Hit, PatternSpec
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.validators import expand_year, real_date
@@ -63,7 +73,11 @@ _CUE_TOKEN = re.compile(r"[a-z/'@-]+")
 
 def date_cue(text: str, start: int) -> str | None:
     """Return the date cue word right before ``start`` ("on 10/12", "since 3/4"), if any."""
-    window = text[max(0, start - 16) : start].lower()
+    return _cue_in(text[max(0, start - 16) : start].lower())
+
+
+def _cue_in(window: str) -> str | None:
+    """:func:`date_cue` on the lower-cased 16 characters before a candidate."""
     if window.rstrip(" ,:.(")[-1:].isdigit():
         return None
     tokens = _CUE_TOKEN.findall(window)
@@ -108,7 +122,7 @@ def _iso(text: str, start: int, end: int) -> Hit | None:
     return start, end, Category.DATE, 0.95
 
 
-_FRACTION_DENOMINATORS = frozenset((2, 3, 4, 8))
+_FRACTION_DENOMINATORS = frozenset((2, 3, 4))
 
 
 # Ratios that are lab titers ("ANA 1/40", "RPR 1/64"), not month/year.
@@ -145,51 +159,117 @@ def _fraction_like(m: int, d: int) -> bool:
     return m < d and d in _FRACTION_DENOMINATORS
 
 
-def _month_day(text: str, start: int, end: int) -> Hit | None:
-    """``10/12`` (month/day) or ``5/97`` (month/year), unless it reads as a measurement.
+# "11/21.93": a month/day/year with a period before the year; "10/03/10/04": a range of two
+# month/days joined by a slash.
+_DOT_YEAR = re.compile(r"(\d{1,2})/(\d{1,2})\.(\d{2}|\d{4})(?![\d./])")
+_SLASH_RANGE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{1,2})/(\d{1,2})(?![\d./])")
 
-    Without a date cue before it, a candidate is rejected when it looks like a grade or score
-    (``5/5``, ``4/5``, ``8/10``), a fraction (``1/2``, ``3/4``), a titer (``1/40``) or one end
-    of a range (``4-6/2-4``). Cheap integer checks run first: this is the most frequent
-    candidate in clinical text.
+
+def _joined_date(text: str, start: int, end: int) -> Hit | None:
+    """A month/day that continues as ``m/d.yy`` or as a slash range ``m/d/m/d``, or ``None``.
+
+    The whole run must be the candidate's chain alone (nothing numeric before it or after it),
+    each part a real date, a range's second date after its first within about a month, and no
+    vital-sign word before it (ventilator settings are written as slash runs too).
     """
-    first, _, second = text[start:end].partition("/")
-    m, d = int(first), int(second)
-    month_year = len(second) == 4 or d > 31
-    if not month_year and not real_date(None, m, d):
+    if start >= 1 and (text[start - 1].isalnum() or text[start - 1] in "/.:+-"):
         return None
-    if in_number_chain(text, start, end) or (
-        start >= 2
-        and text[start - 1] == "-"
+    found = _DOT_YEAR.match(text, start, start + 11)
+    if found is not None:
+        m, d, y = (int(g) for g in found.groups())
+        if not real_date(expand_year(y, len(found.group(3))), m, d):
+            return None
+    else:
+        found = _SLASH_RANGE.match(text, start, start + 12)
+        if found is None:
+            return None
+        m1, d1, m2, d2 = (int(g) for g in found.groups())
+        if not (real_date(None, m1, d1) and real_date(None, m2, d2)):
+            return None
+        if not (m2 == m1 and d2 > d1) and m2 != m1 % 12 + 1:
+            return None
+    stop = found.end()
+    if (stop < len(text) and text[stop].isalnum()) or vital_precedes(text, start):
+        return None
+    if unit_follows(text, stop):
+        return None
+    return start, stop, Category.DATE, 0.7
+
+
+# Days in each month of a leap year (index 0 unused): a table look-up, cheaper than a date.
+_MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _month_day(text: str, start: int, end: int) -> Hit | None:
+    """``10/12`` (month/day) or ``5/97`` (month/year): a date unless it reads as a measurement.
+
+    A real month/day is a date by default (a missed date is a breach). It is rejected when it
+    is one link of a number chain (``119/36/7.47``), one end of a numeric range (``4-6/2-4``), a
+    dose or setting (a unit after it, a vital-sign or ventilator word before it), a fraction
+    (``1/2``, ``3/4``) without a date cue, or a grade or score (``5/5``, ``4/5``, ``8/10``)
+    without a date cue whose surroundings name a score (pain, strength, a limb, ventilation).
+    Cheap character and integer checks run first: this is the most frequent candidate in
+    clinical text.
+    """
+    size = len(text)
+    after = text[end] if end < size else " "
+    if after in "./":
+        joined = _joined_date(text, start, end)
+        if joined is not None:
+            return joined
+    # in_number_chain, inlined (the most frequent candidate: a call is a noticeable cost).
+    before = text[start - 1] if start else " "
+    if before.isalnum() or before == "+" or after.isalnum():
+        return None
+    if before in "/.:" and start >= 2 and text[start - 2].isdigit():
+        return None  # "36/7" in "119/36/7.47"
+    if after in "/.:" and end + 1 < size and text[end + 1].isdigit():
+        return None
+    if (
+        before == "-"
+        and start >= 2
         and text[start - 2].isdigit()
         and "/" not in text[max(0, start - 7) : start - 1]
     ):
-        return None  # "36/7" in "119/36/7.47"; "4-6/2-4": a range, not "10/12-10/14"
-    cue = date_cue(text, start)
-    # A range partner ("8/2 - 8/10") rescues a candidate the grade rules below would reject;
-    # it is looked for only then (the common candidate needs no second window read).
-    grade_like = m == d or (d in (5, 10) and m <= d)
-    if cue is None and not month_year and grade_like and _range_partner(text, start, end):
-        cue = "range"
-    if month_year:
-        if m == 1 and d in _TITERS and cue is None:
-            return None
-        year = expand_year(d, len(second))
+        return None  # "4-6/2-4": a range, not "10/12-10/14"
+    slash = text.index("/", start, end)
+    m, d = int(text[start:slash]), int(text[slash + 1 : end])
+    year_digits = end - slash - 1
+    # One lower-cased window serves the cue and the vital-sign checks (the cue reads its last
+    # 16 characters; lower-casing can change a non-ASCII string's length, hence the test).
+    left = text[max(0, start - 24) : start].lower()
+    cue_window = left[-16:] if left.isascii() else text[max(0, start - 16) : start].lower()
+    if year_digits == 4 or d > 31:
+        year = expand_year(d, year_digits)
         if not 1900 <= year <= 2100:
             return None
-    elif m == d and cue in (None, "on"):
-        return None  # "5/5" strength, "on 5/5" (CPAP settings), unless a stronger cue
-    elif cue is None and ((d in (5, 10) and m <= d) or (m < d and d in _FRACTION_DENOMINATORS)):
-        return None  # "4/5" motor grade, "8/10" pain score, "1/2" or "3/4" fractions
-    if unit_follows(text, end) or vital_precedes(text, start):
-        return None
-    if month_year:
+        cue = _cue_in(cue_window)
+        if m == 1 and d in _TITERS and cue is None:
+            return None  # "ANA 1/40": a titer
+        if unit_follows(text, end) or vital_in(left):
+            return None
         return start, end, Category.DATE, 0.7
+    if d < 1 or d > _MONTH_DAYS[m]:
+        return None
+    cue = _cue_in(cue_window)
+    fraction = m < d and d in _FRACTION_DENOMINATORS
+    grade = (d in (5, 10) and m <= d) or (m == d and d < 5)
+    if cue is None:
+        if fraction and not _range_partner(text, start, end):
+            return None  # "1/2" or "3/4" fractions, unless one end of "1/2 - 1/5"
+        if grade and score_context(text, start, end):
+            return None  # "4/5" motor grade, "8/10" pain score, "5/5" ventilator settings
+    elif cue == "on" and m == d and grade:
+        return None  # "on 5/5": ventilator settings, unless a stronger cue
+    if unit_follows(text, end) or vital_in(left):
+        return None
     return start, end, Category.DATE, 0.6 if cue is None else 0.85
 
 
-_DAY = re.compile(r"(\d{1,2})(?:st|nd|rd|th|º|ª)?(?!\d)", re.IGNORECASE)
+# A day: one or two digits standing alone ("March of 1993" holds no day, not day 93).
+_DAY = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th|º|ª)?(?!\d)", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+")
+_FOUR_DIGITS = re.compile(r"\d{4}")
 
 
 def _named_month(text: str, start: int, end: int) -> Hit | None:
@@ -205,6 +285,9 @@ def _named_month(text: str, start: int, end: int) -> Hit | None:
     days = [int(m.group(1)) for m in _DAY.finditer(value)]
     if days and not real_date(None, month, days[0]):
         return None
+    year = _FOUR_DIGITS.search(value)
+    if year is not None and not 1800 <= int(year.group()) <= 2100:
+        return None  # "OCT 3000": a model number, not a year
     if start > 0 and text[start - 1].isdigit():
         return None
     score = 0.9 if days else 0.7
@@ -236,6 +319,9 @@ _YEAR_VALUE = re.compile(r"(?:19|20)\d{2}")
 # "from 2000 to 2400", "1900-0700": a span of clock times, not years.
 _CLOCK_RANGE = re.compile(r"\s{0,2}(?:to|-|until|till|and)\s{0,2}(\d{4})\b", re.IGNORECASE)
 _TIME_CUES = frozenset(("since", "until", "till", "by", "before", "after", "from", "at"))
+# "a 1973 American film", "the 2010 Honda": a year used as an adjective before a proper word.
+_DETERMINERS = frozenset(("a", "an", "the"))
+_PROPER_AFTER = re.compile(r"[ \t]{1,2}[A-Z][a-z]")
 
 
 def _year_in_context(text: str, start: int, end: int) -> Hit | None:
@@ -256,6 +342,8 @@ def _year_in_context(text: str, start: int, end: int) -> Hit | None:
     clock = int(value[:2]) in (19, 20, 21, 22, 23) and value[2:] in ("00", "15", "30", "45")
     if clock and cue in _TIME_CUES:
         return None
+    if cue in _DETERMINERS and (clock or _PROPER_AFTER.match(text, end, end + 4) is None):
+        return None  # "a 2000 calorie diet", "the 2000 dose": a quantity or a clock time
     other = _CLOCK_RANGE.match(text, end, min(len(text), end + 16))
     if other is not None and not 1800 <= int(other.group(1)) <= 2100:
         return None
@@ -341,7 +429,7 @@ SPECS: tuple[PatternSpec, ...] = (
         (
             r"\b(?:in|during|since|of|from|until|till|by|circa|ca\.|c\.|year|born|founded|"
             r"established|before|after|early|late|mid|spring|summer|autumn|fall|winter|en|desde|"
-            r"hasta|durante|año|del|entre|a[nñ]o\s{1,2}de)\s{1,2}(?:19|20)\d{2}\b",
+            r"hasta|durante|año|del|entre|a[nñ]o\s{1,2}de|a|an|the)\s{1,2}(?:19|20)\d{2}\b",
         ),
         (Category.DATE,),
         _year_in_context,

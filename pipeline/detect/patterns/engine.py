@@ -5,10 +5,12 @@ A scan walks the UTF-8 bytes of a text (linear time, no backtracking) and report
 which with ``HS_FLAG_SOM_LEFTMOST`` gives the leftmost-longest match of each pattern at each start.
 
 Start-of-match tracking is costly for patterns that may start almost anywhere (an email's local
-part, a street name). Those patterns (``max_len`` > 0) run in a second database compiled without
-``SOM_LEFTMOST``, scanned over the same bytes; each (rare) match end is then re-scanned with a
-one-pattern SOM database over the ``max_len`` bytes before it to find its leftmost start. Both
-passes are linear, and the text is still read by Hyperscan only.
+part, a street name). Those patterns (``max_len`` > 0) are compiled without ``SOM_LEFTMOST``
+(often as a cheaper anchor expression) into the same database as the start-tracked patterns and
+the keywords, so the text is scanned once; each (rare) match end is then re-scanned with a
+one-pattern SOM database over the ``max_len`` bytes before it to find its leftmost start (all
+such windows of one pattern are joined and scanned in one call). Both passes are linear, and the
+text is still read by Hyperscan only.
 
 Offsets are mapped back to ``str`` indices; for ASCII text (the common case) they are equal and no
 map is built.
@@ -16,6 +18,7 @@ map is built.
 
 from __future__ import annotations
 
+import re
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -35,6 +38,9 @@ Handler = Callable[[str, int, int], Hit | list[Hit] | None]
 
 CASELESS = hyperscan.HS_FLAG_CASELESS
 _SOM = hyperscan.HS_FLAG_SOM_LEFTMOST | hyperscan.HS_FLAG_UTF8
+# How a match of an expression is handled: its start tracked by Hyperscan, a keyword (the
+# handler reads what follows its end), or an end confirmed in a window re-scan.
+_TRACKED, _KEYWORD, _WINDOW = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -74,21 +80,21 @@ class PatternSpec:
 
 
 class PatternEngine:
-    """A compiled Hyperscan database over a list of :class:`PatternSpec`.
+    """One compiled Hyperscan database over a list of :class:`PatternSpec`.
 
     Scratch space is per thread (Hyperscan scratch must not be shared by concurrent scans).
     """
 
     def __init__(self, specs: Sequence[PatternSpec]) -> None:
-        """Compile ``specs`` into a SOM database and a start-free database.
+        """Compile ``specs`` into one database (plus one small window database per windowed regex).
 
         Raises:
             ConfigError: an expression does not compile for Hyperscan.
         """
         self.specs: tuple[PatternSpec, ...] = tuple(specs)
         owners: list[int] = []
-        som: list[tuple[int, bytes, int]] = []
-        fast: list[tuple[int, bytes, int]] = []
+        expressions: list[tuple[int, bytes, int]] = []
+        kinds: list[int] = []
         self._window: dict[int, tuple[int, int, hyperscan.Database, bool]] = {}
         for index, spec in enumerate(self.specs):
             case = CASELESS if spec.caseless else 0
@@ -98,18 +104,21 @@ class PatternEngine:
                 expr = len(owners)
                 owners.append(index)
                 raw = regex.encode("utf-8")
+                kinds.append(_KEYWORD if spec.keyword else _WINDOW if spec.max_len else _TRACKED)
                 if spec.keyword:
-                    fast.append((expr, raw, hyperscan.HS_FLAG_UTF8 | case))
+                    expressions.append((expr, raw, hyperscan.HS_FLAG_UTF8 | case))
                 elif spec.max_len:
                     anchor = spec.anchors[i].encode("utf-8") if spec.anchors else raw
-                    fast.append((expr, anchor, hyperscan.HS_FLAG_UTF8 | case))
+                    expressions.append((expr, anchor, hyperscan.HS_FLAG_UTF8 | case))
                     full = _compile(((expr, raw, _SOM | case),))
                     self._window[expr] = (spec.max_len, spec.ahead, full, spec.needs_digit)
                 else:
-                    som.append((expr, raw, _SOM | case))
+                    expressions.append((expr, raw, _SOM | case))
         self._owner: tuple[int, ...] = tuple(owners)
-        self._som_db = _compile(tuple(som)) if som else None
-        self._fast_db = _compile(tuple(fast)) if fast else None
+        self._kind: tuple[int, ...] = tuple(kinds)
+        # One database for every expression: start-tracked and start-free expressions mix in
+        # one scan (a second pass over the text cost more than the start tracking it saved).
+        self._db = _compile(tuple(expressions)) if expressions else None
         self._local = threading.local()
 
     def _scratch(self, db: hyperscan.Database) -> hyperscan.Scratch:
@@ -140,34 +149,26 @@ class PatternEngine:
         data = text.encode("utf-8", "replace")
         best: dict[tuple[int, int], int] = {}
         get = best.get
+        kind = self._kind
+        pending: dict[int, list[int]] = {expr: [] for expr in self._window}
 
+        # Called once per match, in C's scan loop: the cheapest dispatch wins here.
         def on_match(expr: int, start: int, end: int, _flags: int, _ctx: object) -> None:
-            key = (expr, start)
-            if end > get(key, -1):
-                best[key] = end
-
-        ends: set[tuple[int, int]] = set()
-
-        def on_end(expr: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-            ends.add((expr, end))
+            k = kind[expr]
+            if k == _TRACKED:
+                key = (expr, start)
+                if end > get(key, -1):
+                    best[key] = end
+            elif k == _KEYWORD:
+                best[(expr, end)] = end
+            else:
+                pending[expr].append(end)
 
         try:
-            if self._som_db is not None:
-                self._som_db.scan(
-                    data, match_event_handler=on_match, scratch=self._scratch(self._som_db)
-                )
-            if self._fast_db is not None:
-                self._fast_db.scan(
-                    data, match_event_handler=on_end, scratch=self._scratch(self._fast_db)
-                )
-                window = self._window
-                pending: dict[int, list[int]] = {}
-                for expr, end in ends:
-                    if expr in window:
-                        pending.setdefault(expr, []).append(end)
-                    else:
-                        best[(expr, end)] = end
-                for expr, expr_ends in pending.items():
+            if self._db is not None:
+                self._db.scan(data, match_event_handler=on_match, scratch=self._scratch(self._db))
+            for expr, expr_ends in pending.items():
+                if expr_ends:
                     self._recover_starts(data, expr, expr_ends, best)
         except hyperscan.HyperscanError as exc:
             raise DetectionError(f"hyperscan scan failed: {type(exc).__name__}") from exc
@@ -248,11 +249,19 @@ class PatternEngine:
 
 
 def _number_token_near(data: bytes, end: int, *, after: bool) -> bool:
-    """Return whether a token starting with a digit lies within a few words of ``end``."""
-    tokens = (
-        data[end : end + 96].split()[:8] if after else data[max(0, end - 80) : end].split()[-5:]
-    )
-    return any(token[:1].isdigit() for token in tokens)
+    """Return whether a token starting with a digit lies within a few words of ``end``.
+
+    After ``end``: one of the first 8 whitespace-separated tokens of the next 96 bytes; before
+    it: one of the last 5 tokens of the 80 bytes before, read reversed (a token that starts with
+    a digit ends with one once reversed). One anchored regex match either way.
+    """
+    if after:
+        return _DIGIT_TOKEN_AHEAD.match(data, end, end + 96) is not None
+    return _DIGIT_TOKEN_BEHIND.match(data[max(0, end - 80) : end][::-1]) is not None
+
+
+_DIGIT_TOKEN_AHEAD = re.compile(rb"\s*(?:\S+\s+){0,7}[0-9]")
+_DIGIT_TOKEN_BEHIND = re.compile(rb"\s*(?:\S+\s+){0,4}\S*[0-9](?:\s|\Z)")
 
 
 # Every byte value except UTF-8 continuation bytes (0x80-0xBF): deleting them from a slice

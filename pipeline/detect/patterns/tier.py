@@ -46,6 +46,9 @@ class PatternTier:
         """Wrap a compiled engine; use :meth:`from_settings` instead."""
         self._engine = engine
         self._max_chars = max_text_chars
+        # Per-spec look-ups hoisted out of the per-candidate loop of :meth:`find`.
+        self._handlers = tuple(spec.handler for spec in engine.specs)
+        self._names = tuple(spec.name for spec in engine.specs)
         self.categories: frozenset[Category] = frozenset(
             c for spec in engine.specs for c in spec.categories
         )
@@ -78,16 +81,18 @@ class PatternTier:
                 f"text of {len(text)} characters exceeds max_text_chars={self._max_chars}",
                 reason="text_too_large",
             )
-        specs = self._engine.specs
+        handlers = self._handlers
+        names = self._names
+        size = len(text)
         spans: list[Span] = []
+        add = spans.append
         for index, start, end in self._engine.scan(text):
-            spec = specs[index]
-            hit = spec.handler(text, start, end)
+            hit = handlers[index](text, start, end)
             if hit is None:
                 continue
-            for h_start, h_end, label, score in hit if isinstance(hit, list) else (hit,):
-                if 0 <= h_start < h_end <= len(text):
-                    spans.append(Span(h_start, h_end, label, min(1.0, max(0.0, score)), spec.name))
+            for h_start, h_end, label, score in (hit,) if isinstance(hit, tuple) else hit:
+                if 0 <= h_start < h_end <= size:
+                    add(Span(h_start, h_end, label, min(1.0, max(0.0, score)), names[index]))
         return _drop_contained(spans)
 
     def find_batch(self, texts: Sequence[str]) -> list[list[Span]]:
@@ -98,10 +103,11 @@ class PatternTier:
 def _drop_contained(spans: list[Span]) -> list[Span]:
     """Drop spans inside a longer (or equal, higher-scoring) span of the same label.
 
-    Sort by (start, -end, -score); one sweep per label keeps the furthest end seen so far, so the
-    cost is O(n log n) however the candidates overlap.
+    Sort by (start, -end, -score, recognizer): the recognizer name breaks ties between equal
+    spans, so the kept one does not depend on the order Hyperscan reported the matches in. One
+    sweep per label keeps the furthest end seen so far: O(n log n) however candidates overlap.
     """
-    spans.sort(key=lambda s: (s.start, -s.end, -s.score))
+    spans.sort(key=lambda s: (s.start, -s.end, -s.score, s.recognizer))
     furthest: dict[Category, int] = {}
     kept: list[Span] = []
     for span in spans:

@@ -156,3 +156,26 @@ def test_phone_more_formats(text: str, value: str) -> None:
 )
 def test_phone_more_negatives(text: str) -> None:
     assert found(text, Category.PHONE) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Son visited today (301 273 45166), both met social work.", "301 273 45166"),
+        ("Daughter, (240444-1243), was in the ED.", "240444-1243"),
+    ],
+)
+def test_parenthesized_phone_length_digit_groups_are_phones(text: str, value: str) -> None:
+    assert value in found(text, Category.PHONE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BP (120 80) after the bolus.",  # too few digits for a phone
+        "Counts (12 34 56) stable.",
+        "Volumes (1200 1350 1400 1500) charted.",  # 16 digits: a list, not a phone
+    ],
+)
+def test_short_or_long_parenthesized_groups_are_not_phones(text: str) -> None:
+    assert found(text, Category.PHONE) == set()

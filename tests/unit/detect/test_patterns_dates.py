@@ -93,3 +93,58 @@ def test_date_cue_raises_score() -> None:
     cued = [s for s in tier().find("Seen on 10/12.") if s.label is Category.DATE]
     bare = [s for s in tier().find("Noted 10/12.") if s.label is Category.DATE]
     assert cued and bare and cued[0].score > bare[0].score
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # A real month/day is a date by default, wherever it stands in running text.
+        ("Vanc stopped.\n9/9 abx restarted.", "9/9"),
+        ("Stable since admission. 9/10 lasix held.", "9/10"),
+        ("Nausea and chills 3/5 at the nursing home.", "3/5"),
+        ("Doing well after extubation 3/8.", "3/8"),
+        ("Lantus increased 7/31.", "7/31"),
+        ("Creatinine decreased from 3/23 on fluids.", "3/23"),
+        ("Cardiomyopathy EF 30% (4/02), on beta blocker.", "4/02"),
+        ("Afebrile from 6/16 to 6/20 on cefazolin.", "6/16"),
+        # Joined forms: a period before the year, a range of month/days written with slashes.
+        ("11/21.93 neuro: alert.", "11/21.93"),
+        ("Treatments 10/03/10/04 and due again.", "10/03/10/04"),
+        ("Heart failure since March of 1993.", "March of 1993"),
+        # A year used as an adjective before a proper word.
+        ("Brando is a 1983 Italian drama film.", "1983"),
+    ],
+)
+def test_month_day_defaults_to_date(text: str, value: str) -> None:
+    assert value in found(text, Category.DATE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Scores and grades: pain, strength, named scales, lists of scores.
+        "Pt rates pain 9/10 in the back.",
+        "c/o 7/10 chest pain.",
+        "Severe 10/10 angina at rest.",
+        "RUE 4/5, grip 3/5.",
+        "Hemiparesis 4/5 on the left.",
+        "Apgar 9/10 at five minutes.",
+        "Scored 3/10, 4/10 and 8/10 on three days.",
+        "Muscle bulk normal (4/5).",
+        # Ventilator settings and blood gases.
+        "PEEP/PS 5/8 overnight.",
+        "SIMV/PS, 500x10, 40%, & 5/8 tolerated.",
+        "Plan to change to 5/5 and check ABG after.",
+        "PS increased to 10/5 overnight.",
+        "Placed on CPAP 5/5 with 40% FiO2.",
+        # Fractions, doses, counts.
+        "Crackles 1/3 up bilaterally.",
+        "Gave 1/2 amp D50.",
+        "BC + staph 4/4 bottles.",
+        "Diet a 2000 calorie ADA.",
+        "Gave the 2000 Lasix dose late.",
+        "Imaging on an OCT 3000 unit.",
+    ],
+)
+def test_clinical_scores_and_settings_stay_unflagged(text: str) -> None:
+    assert found(text, Category.DATE) == set()

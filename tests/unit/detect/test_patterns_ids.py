@@ -82,3 +82,25 @@ def test_validated_scores_higher_than_context_only() -> None:
     valid = [s for s in tier().find("NPI 1234567893") if s.label is Category.LICENSE]
     invalid = [s for s in tier().find("NPI 1234567890") if s.label is Category.LICENSE]
     assert valid and invalid and valid[0].score > invalid[0].score
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Employee ID nº 4471-22 on file.", "4471-22"),
+        ("Badge id: AB-12345 issued.", "AB-12345"),
+    ],
+)
+def test_keyword_code_after_filler_is_found(text: str, value: str) -> None:
+    assert value in found(text, Category.OTHER_ID)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ID: Pt's WBC 12.3 today, afebrile.",  # a section header, then prose
+        "ID: afebrile, cultures pending since 10am.",
+    ],
+)
+def test_keyword_without_reachable_code_is_not_flagged(text: str) -> None:
+    assert found(text, Category.OTHER_ID) == set()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pipeline.config import Settings
 from pipeline.detect import registry
 from pipeline.detect.patterns import PatternTier
+from pipeline.detect.patterns.tier import _drop_contained
 from pipeline.detect.registry import Recognizer
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
@@ -129,6 +130,10 @@ PATHOLOGICAL = [
     "address: " * 60_000 + "12 Oak",
     "corner of " * 60_000 + "a and b",
     "in 1999 " * 60_000,
+    "the 1999 Aa " * 50_000,
+    "1/2." * 150_000,
+    "1/2/3/4 " * 80_000,
+    "pain 4/5 " * 60_000,
     "Rue Aa " + "a" * 500_000,
 ]
 
@@ -168,3 +173,12 @@ def test_dense_identifiers_each_found_once() -> None:
     assert len(cards) == 3
     streets = {text[s.start : s.end] for s in spans if s.label is Category.GEO}
     assert {"12 Elm Street", "34 Oak Street"} <= streets
+
+
+def test_equal_spans_keep_the_same_recognizer_whatever_the_report_order() -> None:
+    # One scan reports start-tracked, keyword and windowed matches interleaved; the span kept
+    # among equal ones must not depend on that order.
+
+    a = Span(0, 5, Category.GEO, 0.8, "b_pattern.v1")
+    b = Span(0, 5, Category.GEO, 0.8, "a_pattern.v1")
+    assert _drop_contained([a, b]) == _drop_contained([b, a]) == [b]
