@@ -28,24 +28,29 @@ CANARY_NAME = "Octavia Brimblecombe"
 CANARY_PHONE = "617-555-0162"
 
 
+def _worker_less_pipeline(
+    kafka_bootstrap: str, e2e_key_file: Path, workdir: Path, **settings_kw: float
+) -> Iterator[Pipeline]:
+    """A pipeline with small batches whose (subprocess) workers each test starts itself."""
+    pipe = start_pipeline(
+        kafka_bootstrap, e2e_key_file, workdir, in_process=False, batch_size=4, **settings_kw
+    )
+    try:
+        yield pipe
+    finally:
+        pipe.close()
+
+
 @pytest.fixture(scope="module")
 def slow(
     kafka_bootstrap: str, e2e_key_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     """A pipeline with no worker yet, small batches and a slow provider."""
-    pipe = start_pipeline(
-        kafka_bootstrap,
-        e2e_key_file,
-        tmp_path_factory.mktemp("e2e-delivery"),
-        in_process=False,
-        batch_size=4,
-        timeout_s=10.0,
-    )
-    pipe.server.set_latency(LATENCY_MS)
-    try:
+    for pipe in _worker_less_pipeline(
+        kafka_bootstrap, e2e_key_file, tmp_path_factory.mktemp("e2e-delivery"), timeout_s=10.0
+    ):
+        pipe.server.set_latency(LATENCY_MS)
         yield pipe
-    finally:
-        pipe.close()
 
 
 def _completion_keys(pipe: Pipeline) -> list[str]:
@@ -108,18 +113,12 @@ def short_delivery(
     kafka_bootstrap: str, e2e_key_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     """A pipeline with no worker yet whose outputs give up after 8 s unacknowledged."""
-    pipe = start_pipeline(
+    yield from _worker_less_pipeline(
         kafka_bootstrap,
         e2e_key_file,
         tmp_path_factory.mktemp("e2e-undeliverable"),
-        in_process=False,
-        batch_size=4,
         delivery_timeout_s=8.0,
     )
-    try:
-        yield pipe
-    finally:
-        pipe.close()
 
 
 def test_undeliverable_outputs_stop_the_worker_and_the_restart_loses_nothing(
