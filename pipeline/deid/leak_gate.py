@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pipeline.deid.intervals import Intervals
 from pipeline.deid.names import KEEP_WORDS
 from pipeline.deid.textscan import word_matches
 from pipeline.detect.taxonomy import Category
@@ -123,6 +124,7 @@ class LeakGate:
         """
         residual: list[Residual] = []
         reason: str | None = None
+        taken = Intervals(ours)
         if self._detector is None:
             reason = "detector_unavailable"
         else:
@@ -131,11 +133,11 @@ class LeakGate:
             except Exception as exc:  # any detector failure fails closed
                 return LeakReport(FAIL, f"detector_failed:{safe_reason(exc)}")
             for span in found:
-                if not self._is_ours(output, span.start, span.end, ours):
+                if not self._is_ours(output, span.start, span.end, taken):
                     residual.append(Residual(span.start, span.end, span.label.value, "detector"))
             if residual:
                 reason = "residual_phi"
-        verbatim = self._verbatim(output, ours, originals)
+        verbatim = self._verbatim(output, taken, originals)
         if verbatim:
             residual.extend(verbatim)
             reason = reason or "original_in_output"
@@ -144,9 +146,9 @@ class LeakGate:
         return LeakReport(FAIL, reason, tuple(residual))
 
     @staticmethod
-    def _is_ours(output: str, start: int, end: int, ours: Sequence[tuple[int, int]]) -> bool:
+    def _is_ours(output: str, start: int, end: int, ours: Intervals) -> bool:
         covered = [False] * (end - start)
-        for a, b in ours:
+        for a, b in ours.touching(start, end):
             for i in range(max(a, start), min(b, end)):
                 covered[i - start] = True
         outside = "".join(" " if c else output[start + i] for i, c in enumerate(covered))
@@ -154,7 +156,7 @@ class LeakGate:
         return all(w.casefold().rstrip(".") in _CONTEXT_WORDS for w in words)
 
     def _verbatim(
-        self, output: str, ours: Sequence[tuple[int, int]], originals: Sequence[Original]
+        self, output: str, ours: Intervals, originals: Sequence[Original]
     ) -> list[Residual]:
         # value -> (label, case-insensitive?)
         needles: dict[str, tuple[str, bool]] = {}
@@ -174,6 +176,6 @@ class LeakGate:
         lowered = output.lower()
         for needle, (label, fold) in needles.items():
             for start, end in word_matches(output, needle, ignore_case=fold, lowered=lowered):
-                if not any(a <= start and end <= b for a, b in ours):
+                if not ours.contains(start, end):
                     found.append(Residual(start, end, label, "verbatim"))
         return found

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from pipeline.deid.context import DeidContext, normalise
+from pipeline.deid.intervals import Intervals
 from pipeline.deid.names import KEEP_WORDS
 from pipeline.deid.textscan import word_matches
 from pipeline.detect.taxonomy import Category
@@ -77,7 +78,7 @@ def propagate(text: str, spans: Sequence[Span], *, min_chars: int = 4) -> list[S
     detected name written capitalised as it was, is searched again at word boundaries; the
     leak gate would otherwise quarantine the record for the missed repetition.
     """
-    taken = [(s.start, s.end) for s in spans]
+    taken = Intervals((s.start, s.end) for s in spans)
     needles: dict[str, tuple[Category, bool]] = {}
     for span in spans:
         value = text[span.start : span.end].strip()
@@ -95,9 +96,9 @@ def propagate(text: str, spans: Sequence[Span], *, min_chars: int = 4) -> list[S
         for start, end in word_matches(
             text, needle, ignore_case=not case_sensitive, lowered=lowered
         ):
-            if any(a < end and start < b for a, b in taken):
+            if taken.overlaps(start, end):
                 continue
-            taken.append((start, end))
+            taken.add(start, end)
             added.append(Span(start, end, label, 0.5, "deid_propagate.v1"))
     return [*spans, *added]
 

@@ -13,6 +13,7 @@ Rules, applied in this order so the result does not depend on recognizer order:
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 
 from pipeline.detect.taxonomy import Category
@@ -111,30 +112,37 @@ def merge_spans(
             s = Span(s.start, s.end, s.label, score, s.recognizer)
         by_label.setdefault(s.label, []).append(s)
     pieces = [p for label in by_label for p in _union_same_label(by_label[label], text)]
-    # Winners first; each later span keeps only what no earlier (better) span covers.
+    # Winners first; each later span keeps only what no earlier (better) span covers. The kept
+    # spans never overlap, so sorted by start their ends are sorted too: a bisection finds the
+    # few a new piece touches (linear merging, not quadratic, however many spans a text has).
     pieces.sort(key=overlap_key)
+    starts: list[int] = []
+    ends: list[int] = []
     kept: list[Span] = []
     for s in pieces:
-        parts = [(s.start, s.end)]
-        for k in kept:
-            nxt = []
-            for a, b in parts:
-                if k.end <= a or b <= k.start:
-                    nxt.append((a, b))
-                    continue
-                if a < k.start:
-                    nxt.append((a, k.start))
-                if k.end < b:
-                    nxt.append((k.end, b))
-            parts = nxt
-            if not parts:
-                break
-        for a, b in parts:
+        for a, b in _uncovered(s.start, s.end, starts, ends):
             a, b = _trim(text, a, b)
             if _has_content(text, a, b):
-                kept.append(Span(a, b, s.label, s.score, s.recognizer))
-    kept.sort(key=lambda s: (s.start, s.end))
+                i = bisect_left(starts, a)
+                starts.insert(i, a)
+                ends.insert(i, b)
+                kept.insert(i, Span(a, b, s.label, s.score, s.recognizer))
     return kept
+
+
+def _uncovered(start: int, end: int, starts: list[int], ends: list[int]) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` outside the kept (sorted, disjoint) intervals."""
+    parts: list[tuple[int, int]] = []
+    cursor = start
+    j = bisect_right(ends, start)  # the first kept interval that ends after ``start``
+    while j < len(starts) and starts[j] < end:
+        if starts[j] > cursor:
+            parts.append((cursor, starts[j]))
+        cursor = max(cursor, ends[j])
+        j += 1
+    if cursor < end:
+        parts.append((cursor, end))
+    return parts
 
 
 def _trim(text: str | None, start: int, end: int) -> tuple[int, int]:

@@ -325,3 +325,17 @@ def test_leak_gate_repair_handles_several_findings_and_failures_stay(keys):
     assert fixed.leak_gate.passed and "Zeta" not in fixed.text and "Omega" not in fixed.text
     down = Deidentifier(Broken(), keys).deidentify("Zeta came.", scope="request:1", spans=[])
     assert not down.leak_gate.passed and down.leak_gate.reason.startswith("detector_failed")
+
+
+@pytest.mark.timeout(90)  # was about 30 s of quadratic overlap checks before they bisected
+def test_a_dense_long_prompt_is_deidentified_in_near_linear_time(keys):
+    from pipeline.config import load_settings
+    from pipeline.detect.detector import Detector
+
+    detector = Detector.from_settings(load_settings(), profile="fast")
+    text = "Call 410-555-0199 Dr. Ann Lee 3/4/19 at 12 Oak St; " * 2000  # 100 kB, ~8,000 values
+    result = Deidentifier(detector, keys).deidentify(text, scope="patient:p1")
+    assert result.leak_gate.passed
+    assert len(result.replacements) >= 8000
+    for value in ("410-555-0199", "Ann Lee", "3/4/19", "12 Oak St"):
+        assert value not in result.text

@@ -107,3 +107,35 @@ def test_no_phi_in_logs(fast, caplog):
     caplog.set_level(logging.DEBUG)
     fast.detect_batch([TEXT, TEXT.upper()])
     assert PHI_NAME not in caplog.text and "Abernathy" not in caplog.text
+
+
+#: Dense cue words and shapes of the name and place tiers (Python regexes and token loops):
+#: each must finish in about linear time; the suite's timeout is the guard, no timing is
+#: asserted.
+CONTEXT_PATHOLOGICAL = [
+    "Dr. " * 100_000,
+    "daughter-" * 80_000,
+    "DR'S " * 80_000,
+    ", ann" * 100_000,
+    "Ann B " * 80_000,
+    "University of " * 40_000,
+    "works for " * 50_000,
+    "Holy Cross " * 50_000,
+    "grew up in " * 50_000,
+    "lives in " * 60_000,
+    "(" * 200_000 + "daughter)",
+    "x" * 500_000,
+    "Aa " * 150_000,
+    "MR. " + "A" * 300_000,
+    "Where: " * 60_000,
+    "\u2022 Aa\n" * 80_000,
+    # Thousands of spans of several labels overlapping: merging must stay near-linear.
+    "son bill and george " * 30_000,
+    "Call 410-555-0199 Dr. Ann Lee 3/4/19 at 12 Oak St; " * 10_000,
+]
+
+
+@pytest.mark.parametrize("text", CONTEXT_PATHOLOGICAL, ids=lambda t: f"{t[:8]!r}x{len(t)}")
+def test_context_tiers_complete_on_pathological_input(fast, text):
+    spans = fast.detect(text)
+    assert all(0 <= s.start < s.end <= len(text) for s in spans)

@@ -135,6 +135,11 @@ PATHOLOGICAL = [
     "1/2/3/4 " * 80_000,
     "pain 4/5 " * 60_000,
     "Rue Aa " + "a" * 500_000,
+    # Number-last street lines, "<name> <number> St." and parenthesised phone groups.
+    "1 Aa 2\n" * 100_000,
+    "Aa 1 St " * 80_000,
+    "(301 273 " * 60_000 + "45166)",
+    "\u2022 12 Oak Street\n" * 40_000,
 ]
 
 
