@@ -98,8 +98,23 @@ def _faust_broker_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> faust.App:
-    """Build the Faust app running ``stages`` (any subset of detect, deid, route, provider)."""
+def create_app(
+    settings: Settings,
+    runtime: Runtime,
+    stages: Sequence[str],
+    *,
+    on_fatal: Callable[[], None] | None = None,
+) -> faust.App:
+    """Build the Faust app running ``stages`` (any subset of detect, deid, route, provider).
+
+    Args:
+        settings: the configuration.
+        runtime: what the stages need (detector, keys, policy, adapters).
+        stages: the stages this worker runs.
+        on_fatal: called once when outputs cannot be delivered, before the app is crashed
+            (the CLI worker arms a hard exit there: Faust's own shutdown waits for the
+            unacknowledged events of the failed batch and may never finish).
+    """
     s = settings.streaming
     # Faust keeps a data directory even with the memory store; not in the working directory.
     datadir = Path.home() / ".cache" / "phi-pipeline" / "faust" / s.app_id
@@ -146,6 +161,7 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
         producer.close()  # a clean stop flushes what is left
 
     app.on_before_shutdown.connect(close_producer)
+    fatal: list[str] = []  # on_fatal runs once, however many agents fail together
 
     async def send_all(outs: Sequence[Out]) -> None:
         try:
@@ -155,6 +171,9 @@ def create_app(settings: Settings, runtime: Runtime, stages: Sequence[str]) -> f
             # topic. Stop the worker (exit 1) rather than skip the batch: its input was never
             # acknowledged, so the restarted worker replays it from the last commit.
             log.error("outputs not acknowledged (%s); stopping the worker", exc.reason)
+            if on_fatal is not None and not fatal:
+                fatal.append(exc.reason)
+                on_fatal()
             await app.crash(exc)
             raise
 

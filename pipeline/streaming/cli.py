@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import threading
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
@@ -44,6 +46,22 @@ def parse_stages(value: str) -> list[str]:
     return stages
 
 
+#: How long a worker whose outputs cannot be delivered may take to stop cleanly.
+FATAL_EXIT_GRACE_S = 15.0
+
+
+def _exit_soon() -> None:
+    """Exit the process with status 1 after a grace period, whatever the event loop is doing.
+
+    Faust's clean stop first waits for every delivered event to be acknowledged; the events of
+    the batch whose outputs failed never will be. Their offsets are not committed, so exiting
+    hard loses nothing: the restarted worker replays them.
+    """
+    timer = threading.Timer(FATAL_EXIT_GRACE_S, os._exit, args=(1,))
+    timer.daemon = True
+    timer.start()
+
+
 def run_worker(args: argparse.Namespace) -> int:
     """Run the Faust worker until interrupted."""
     from faust import Worker
@@ -61,7 +79,7 @@ def run_worker(args: argparse.Namespace) -> int:
     stages = parse_stages(args.stages)
     runtime = build_runtime(settings, stages)
     ensure_topics(settings.kafka, topic_specs(settings, [p.name for p in runtime.policy.providers]))
-    app = create_app(settings, runtime, stages)
+    app = create_app(settings, runtime, stages, on_fatal=_exit_soon)
     if not args.verbose:
         # Chatty libraries would build (and drop) dozens of DEBUG records per prompt.
         for name in NOISY_LOGGERS:
