@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline.deid.intervals import Intervals
 from pipeline.deid.names import KEEP_WORDS
 from pipeline.deid.textscan import word_matches
+from pipeline.detect.intervals import Intervals
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
 from pipeline.errors import safe_reason

@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterable, Sequence
 
 from pipeline.deid.context import DeidContext, normalise
-from pipeline.deid.intervals import Intervals
 from pipeline.deid.names import KEEP_WORDS
 from pipeline.deid.textscan import word_matches
+from pipeline.detect.intervals import Intervals
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
 

@@ -13,9 +13,9 @@ Rules, applied in this order so the result does not depend on recognizer order:
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 
+from pipeline.detect.intervals import Intervals
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
 
@@ -113,36 +113,19 @@ def merge_spans(
         by_label.setdefault(s.label, []).append(s)
     pieces = [p for label in by_label for p in _union_same_label(by_label[label], text)]
     # Winners first; each later span keeps only what no earlier (better) span covers. The kept
-    # spans never overlap, so sorted by start their ends are sorted too: a bisection finds the
-    # few a new piece touches (linear merging, not quadratic, however many spans a text has).
+    # ranges never overlap, so bisection finds the few a new piece touches (linear merging, not
+    # quadratic, however many spans a text has).
     pieces.sort(key=overlap_key)
-    starts: list[int] = []
-    ends: list[int] = []
+    taken = Intervals()
     kept: list[Span] = []
     for s in pieces:
-        for a, b in _uncovered(s.start, s.end, starts, ends):
+        for a, b in taken.uncovered(s.start, s.end):
             a, b = _trim(text, a, b)
             if _has_content(text, a, b):
-                i = bisect_left(starts, a)
-                starts.insert(i, a)
-                ends.insert(i, b)
-                kept.insert(i, Span(a, b, s.label, s.score, s.recognizer))
+                taken.add(a, b)
+                kept.append(Span(a, b, s.label, s.score, s.recognizer))
+    kept.sort(key=lambda s: (s.start, s.end))
     return kept
-
-
-def _uncovered(start: int, end: int, starts: list[int], ends: list[int]) -> list[tuple[int, int]]:
-    """The parts of ``[start, end)`` outside the kept (sorted, disjoint) intervals."""
-    parts: list[tuple[int, int]] = []
-    cursor = start
-    j = bisect_right(ends, start)  # the first kept interval that ends after ``start``
-    while j < len(starts) and starts[j] < end:
-        if starts[j] > cursor:
-            parts.append((cursor, starts[j]))
-        cursor = max(cursor, ends[j])
-        j += 1
-    if cursor < end:
-        parts.append((cursor, end))
-    return parts
 
 
 def _trim(text: str | None, start: int, end: int) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Sorted disjoint ranges: the overlap and containment answers a linear scan would give."""
+"""Sorted disjoint ranges: the overlap, containment and gap answers a linear scan would give."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.deid.intervals import Intervals
-from pipeline.errors import DeidError
+from pipeline.detect.intervals import Intervals
+from pipeline.errors import PipelineError
 
 
 def test_queries():
@@ -20,8 +20,9 @@ def test_queries():
     assert not iv.contains(18, 22)  # across two ranges that only touch
     iv.add(26, 29)
     assert iv.touching(25, 31) == [(26, 29), (30, 40)]
-    with pytest.raises(DeidError):
+    with pytest.raises(PipelineError) as info:
         iv.add(35, 45)
+    assert info.value.reason == "overlapping_range"
 
 
 def test_overlapping_input_is_joined():
@@ -43,3 +44,6 @@ def test_matches_a_linear_scan(raw, start, length):
     assert iv.touching(start, end) == sorted((a, b) for a, b in disjoint if a < end and start < b)
     assert iv.overlaps(start, end) == any(a < end and start < b for a, b in disjoint)
     assert iv.contains(start, end) == any(a <= start and end <= b for a, b in disjoint)
+    # What no range holds, checked character by character.
+    free = [i for i in range(start, end) if not any(a <= i < b for a, b in disjoint)]
+    assert [i for a, b in iv.uncovered(start, end) for i in range(a, b)] == free

@@ -1,8 +1,9 @@
 """Sorted, disjoint character ranges with logarithmic overlap queries.
 
-De-identification asks "does this range touch one we already took?" once per candidate, and a
-long prompt can hold thousands of both. A scan of every range per question made a 100 kB prompt
-with 8,000 identifiers take half a minute; bisection keeps it near-linear.
+Span merging and de-identification ask "does this range touch one we already took?" once per
+candidate, and a long text can hold thousands of both. A scan of every range per question made
+a 600 kB text of dense names take 86 s to merge and a 100 kB prompt with 8,000 identifiers half
+a minute to de-identify; bisection keeps both near-linear.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
-from pipeline.errors import DeidError
+from pipeline.errors import PipelineError
 
 
 class Intervals:
@@ -43,6 +44,18 @@ class Intervals:
             j += 1
         return out
 
+    def uncovered(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of ``[start, end)`` that no range holds, in order."""
+        parts: list[tuple[int, int]] = []
+        cursor = start
+        for a, b in self.touching(start, end):
+            if a > cursor:
+                parts.append((cursor, a))
+            cursor = max(cursor, b)
+        if cursor < end:
+            parts.append((cursor, end))
+        return parts
+
     def overlaps(self, start: int, end: int) -> bool:
         """Whether any range overlaps ``[start, end)``."""
         j = bisect_right(self._ends, start)
@@ -57,10 +70,11 @@ class Intervals:
         """Add ``[start, end)``, which must not overlap a range already held.
 
         Raises:
-            DeidError: it overlaps (a programming error: check :meth:`overlaps` first).
+            PipelineError: it overlaps (a programming error: check :meth:`overlaps` or add
+                only :meth:`uncovered` parts).
         """
         if self.overlaps(start, end):
-            raise DeidError("range overlaps one already held", reason="overlapping_range")
+            raise PipelineError("range overlaps one already held", reason="overlapping_range")
         i = bisect_left(self._starts, start)
         self._starts.insert(i, start)
         self._ends.insert(i, end)
