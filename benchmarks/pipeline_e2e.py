@@ -266,8 +266,13 @@ class Collector:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            msgs = self._consumer.consume(500, 0.05)
+            # poll() returns with the first record; consume(n, timeout) would wait for n
+            # records or the whole timeout, adding up to that much to every latency.
+            first = self._consumer.poll(0.05)
+            if first is None:
+                continue
             now, wall = time.monotonic(), time.time()
+            msgs = [first, *self._consumer.consume(500, 0)]
             for msg in msgs:
                 if msg.error() or msg.value() is None:
                     continue
@@ -442,6 +447,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="worker processes (per stage: --split)")
     p.add_argument("--split", action="store_true", help="one process per stage")
     p.add_argument(
+        "--chain",
+        action="store_true",
+        help="chain detect -> deid -> route in memory (PHI_STREAMING__CHAIN_STAGES)",
+    )
+    p.add_argument(
         "--partitions", type=int, default=None, help="partitions per topic (default: settings)"
     )
     p.add_argument("--warmup", type=int, default=20, help="prompts sent before measuring")
@@ -487,6 +497,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env = run_env(bootstrap, tmp, run_id)
         if args.partitions is not None:
             env["PHI_TOPICS__PARTITIONS"] = str(args.partitions)
+        if args.chain:
+            env["PHI_STREAMING__CHAIN_STAGES"] = "true"
         stack.enter_context(patched_environ(env))
         settings = load_settings()
         providers = [
@@ -527,6 +539,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": args.seconds,
             "workers": args.workers,
             "layout": "split (one process per stage)" if args.split else "all stages per process",
+            "chain_stages": settings.streaming.chain_stages,
             "detection_profile": env["PHI_DETECTION__PROFILE"],
             "tenant": TENANT,
             "provider": "local server, zero latency",

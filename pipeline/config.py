@@ -197,6 +197,10 @@ class StreamingSettings(BaseModel):
     #: How long a stage's output may stay unacknowledged (librdkafka retrying) before the
     #: worker gives up and stops; its input is then replayed by the restarted worker.
     delivery_timeout_s: float = Field(default=120.0, gt=0)
+    #: Chain adjacent stages that run in the same worker (detect -> deid -> route): a record
+    #: passes between them in memory and the topic between them is not written. Off by
+    #: default, so every topic of the flow carries its records; see the README.
+    chain_stages: bool = False
     web_port: int | None = None
 
 

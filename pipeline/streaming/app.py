@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,14 @@ from pipeline.streaming.ledger import CompletionLedger
 from pipeline.streaming.provider_stage import call_provider_batch
 from pipeline.streaming.records import Origin, Out
 from pipeline.streaming.runtime import Runtime
-from pipeline.streaming.stages import deid_record, detect_batch, route_record
+from pipeline.streaming.stages import (
+    RecordStage,
+    chained_stages,
+    deid_record,
+    detect_batch,
+    follow_chain,
+    route_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,33 +212,64 @@ def create_app(
         ledger.add(request_id)
         return outs
 
+    # Adjacent stages of this worker may be chained: their records pass in memory and the
+    # topic between them is neither written nor read (PHI_STREAMING__CHAIN_STAGES).
+    chained = chained_stages(stages, t) if s.chain_stages else {}
+    runtime.chained = frozenset(chained)
+    if chained:
+        log.info("chained stages: %s", ", ".join(f.__name__ for f in chained.values()))
+
+    # The CPU-bound stages run on one thread of their own, one batch at a time: a batch of
+    # detection holds the event loop for no longer than a GIL switch interval, so provider
+    # calls, broker acknowledgements and Faust's heartbeats keep flowing meanwhile.
+    # (An idle pool thread ends with the interpreter; a batch in flight at a stop is never
+    # acknowledged, so it is replayed.)
+    stage_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phi-stages")
+
+    async def off_loop(
+        work: Callable[[list[tuple[bytes, Origin]]], list[list[Out]]],
+        items: list[tuple[bytes, Origin]],
+    ) -> list[list[Out]]:
+        return await asyncio.get_running_loop().run_in_executor(stage_thread, work, items)
+
+    async def answer(results: list[list[Out]]) -> None:
+        # The ledger is read and written on the event loop only (the provider agent uses it).
+        await send_all([o for outs in results for o in unanswered(outs)])
+
     if "detect" in stages:
+
+        def detect_work(items: list[tuple[bytes, Origin]]) -> list[list[Out]]:
+            results = detect_batch(runtime, items)
+            return [
+                follow_chain(runtime, outs, chained, origin)
+                for outs, (_, origin) in zip(results, items, strict=True)
+            ]
 
         @app.agent(topic(t.raw), name="detect")
         async def detect_agent(stream: Any) -> None:
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 await caught_up()
-                results = detect_batch(runtime, _items(events))
-                await send_all([o for outs in results for o in unanswered(outs)])
+                await answer(await off_loop(detect_work, _items(events)))
 
-    def record_agent(
-        name: str, source: str, stage: Callable[[Runtime, bytes, Origin], list[Out]]
-    ) -> None:
+    def record_agent(name: str, source: str, stage: RecordStage) -> None:
         """Register an agent that runs ``stage`` on each record of a batch from ``source``."""
+
+        def work(items: list[tuple[bytes, Origin]]) -> list[list[Out]]:
+            return [
+                follow_chain(runtime, stage(runtime, v, origin), chained, origin)
+                for v, origin in items
+            ]
 
         async def agent(stream: Any) -> None:
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 await caught_up()
-                outs = [
-                    o for v, origin in _items(events) for o in unanswered(stage(runtime, v, origin))
-                ]
-                await send_all(outs)
+                await answer(await off_loop(work, _items(events)))
 
         app.agent(topic(source), name=name)(agent)
 
-    if "deid" in stages:
+    if "deid" in stages and t.detected not in chained:
         record_agent("deid", t.detected, deid_record)
-    if "route" in stages:
+    if "route" in stages and t.deidentified not in chained:
         record_agent("route", t.deidentified, route_record)
 
     if "provider" in stages:

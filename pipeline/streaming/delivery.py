@@ -121,6 +121,11 @@ class DeliveredProducer:
                 with contextlib.suppress(RuntimeError):  # the loop closed while in flight
                     loop.call_soon_threadsafe(settle)
 
+        if any(out.handoff is not None for out in outs):
+            # A record meant for a chained stage in memory: never write it (it is not encoded).
+            raise StreamingError(
+                "an in-memory record reached the producer", reason="chain_mismatch"
+            )
         for out in outs:
             while True:
                 try:

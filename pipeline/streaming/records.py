@@ -34,11 +34,17 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class Out:
-    """One record a stage wants produced, already encoded."""
+    """One record a stage wants produced, already encoded.
+
+    ``handoff`` is set instead of ``value`` for a record bound for a chained stage in the same
+    worker (:func:`pipeline.streaming.stages.follow_chain`): the plain record, never encoded,
+    never produced.
+    """
 
     topic: str
     key: bytes
     value: bytes
+    handoff: Any = None
 
 
 def utcnow() -> datetime:

@@ -45,6 +45,8 @@ class Runtime:
             (written by ``deid``, read by ``provider``).
         adapters: provider adapters by policy name (stage ``provider``).
         clock: the time source (tests pin it).
+        chained: topics whose records stay in memory, handed to a chained stage of this
+            worker instead of being written (set by the app when stages are chained).
     """
 
     settings: Settings
@@ -56,6 +58,7 @@ class Runtime:
     vault: Vault | None = None
     adapters: Mapping[str, ProviderAdapter] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
+    chained: frozenset[str] = frozenset()
 
     def require_detector(self) -> Detector:
         """Return the detector or fail: a stage that needs it must never run without it."""

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from pipeline.config import TopicSettings
 from pipeline.deid.context import Scope
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Detection, Span
-from pipeline.errors import InvalidInputError, PipelineError, PolicyError
+from pipeline.errors import InvalidInputError, PipelineError, PolicyError, StreamingError
 from pipeline.policy import Action, Decision, DetectionSummary, RequestMeta, decide
 from pipeline.serde import RecordType
 from pipeline.streaming.records import (
@@ -177,6 +178,36 @@ def _detected_outputs(
     counts = Counter(s["label"] for s in spans)
     subject = req.get("subject_id")
     version = detections[0].detector_version if detections else "none"
+    t = rt.settings.topics
+    audit = audit_event(
+        rt.codec,
+        t.audit,
+        "detect",
+        req,
+        phi_present=bool(spans),
+        phi_categories=dict(counts),
+        input_hmac=input_hmac(rt, req["messages"]),
+        hmac_key_id=rt.keyring.key_id,
+        detector_version=version,
+        api_provider=req.get("target_provider"),
+        model=req.get("model"),
+        detail={"messages": str(len(req["messages"]))},
+    )
+    if t.detected in rt.chained:
+        # The deid stage runs in this worker: it takes the record in memory (text and subject
+        # in clear, nothing sealed, encoded or written), exactly what it would have opened.
+        handoff = {
+            **ident(req),
+            "subject": subject,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in req["messages"]],
+            "spans": spans,
+            "detector_version": version,
+            "target_provider": req.get("target_provider"),
+            "model": req.get("model"),
+            "scope_hash": rt.keyring.keyed_hash("scope.v1", _scope(req).key()),
+            "created_at": req["created_at"],
+        }
+        return [Out(t.detected, partition_key(req), b"", handoff=handoff), audit]
     record = {
         **ident(req),
         "subject": seal_text(rt.keyring, subject, f"subject|{rid}".encode()) if subject else None,
@@ -191,23 +222,9 @@ def _detected_outputs(
         "created_at": req["created_at"],
         "detected_at": now,
     }
-    t = rt.settings.topics
     return [
         Out(t.detected, partition_key(req), rt.codec.encode(RecordType.DETECTED_PROMPT, record)),
-        audit_event(
-            rt.codec,
-            t.audit,
-            "detect",
-            req,
-            phi_present=bool(spans),
-            phi_categories=dict(counts),
-            input_hmac=input_hmac(rt, req["messages"]),
-            hmac_key_id=rt.keyring.key_id,
-            detector_version=version,
-            api_provider=req.get("target_provider"),
-            model=req.get("model"),
-            detail={"messages": str(len(req["messages"]))},
-        ),
+        audit,
     ]
 
 
@@ -449,34 +466,49 @@ def deid_record(rt: Runtime, value: bytes, origin: Origin) -> list[Out]:
         rec = rt.codec.decode(RecordType.DETECTED_PROMPT, value)
         rid = str(rec["request_id"])
         messages = open_messages(rt.keyring, rid, "detected", rec["messages"])
-        counts = dict(Counter(str(s["label"]) for s in rec["spans"]))
-        decision = _decide(rt, rec, counts)
-        if decision.action in (Action.BLOCK, Action.QUARANTINE):
-            return _quarantine(rt, rec, [], counts, decision, decision.reason, "deid")
-        if decision.action is Action.ALLOW_RAW:
-            return [
-                _provider_request(rt, rec, messages, counts, decision, raw=True),
-                _decision_audit(rt, "deid", rec, counts, decision, {"deid": "skipped_raw_allowed"}),
-            ]
-        return _deidentify(rt, rec, messages, counts, decision)
+        subject = (
+            open_text(rt.keyring, rec["subject"], f"subject|{rid}".encode())
+            if rec.get("subject")
+            else None
+        )
+        return _deid(rt, rec, messages, subject)
     except Exception as exc:
         return _dlq(rt, "deid", origin, exc, rec)
+
+
+def deid_handoff(rt: Runtime, rec: Record, origin: Origin) -> list[Out]:
+    """Stage ``deid`` chained after ``detect``: the same, on the record handed over in memory."""
+    try:
+        return _deid(rt, rec, rec["messages"], rec["subject"])
+    except Exception as exc:
+        return _dlq(rt, "deid", origin, exc, rec)
+
+
+def _deid(
+    rt: Runtime, rec: Record, messages: list[dict[str, str]], subject: str | None
+) -> list[Out]:
+    counts = dict(Counter(str(s["label"]) for s in rec["spans"]))
+    decision = _decide(rt, rec, counts)
+    if decision.action in (Action.BLOCK, Action.QUARANTINE):
+        return _quarantine(rt, rec, [], counts, decision, decision.reason, "deid")
+    if decision.action is Action.ALLOW_RAW:
+        return [
+            _provider_request(rt, rec, messages, counts, decision, raw=True),
+            _decision_audit(rt, "deid", rec, counts, decision, {"deid": "skipped_raw_allowed"}),
+        ]
+    return _deidentify(rt, rec, messages, subject, counts, decision)
 
 
 def _deidentify(
     rt: Runtime,
     rec: Record,
     messages: list[dict[str, str]],
+    subject: str | None,
     counts: dict[str, int],
     decision: Decision,
 ) -> list[Out]:
     deid = rt.require_deidentifier()
     rid = str(rec["request_id"])
-    subject = (
-        open_text(rt.keyring, rec["subject"], f"subject|{rid}".encode())
-        if rec.get("subject")
-        else None
-    )
     scope = Scope(patient_id=subject, session_id=rec.get("session_id"), request_id=rid)
     per_message = _spans_by_message(rec, len(messages))
     results = [
@@ -526,7 +558,9 @@ def _deidentify(
     }
     t = rt.settings.topics
     return [
-        Out(
+        Out(t.deidentified, partition_key(rec), b"", handoff=record)
+        if t.deidentified in rt.chained
+        else Out(
             t.deidentified,
             partition_key(rec),
             rt.codec.encode(RecordType.DEIDENTIFIED_PROMPT, record),
@@ -552,11 +586,80 @@ def route_record(rt: Runtime, value: bytes, origin: Origin) -> list[Out]:
     rec: Record | None = None
     try:
         rec = rt.codec.decode(RecordType.DEIDENTIFIED_PROMPT, value)
-        counts = {k: int(v) for k, v in rec["categories"].items()}
-        decision = _decide(rt, rec, counts)
-        if decision.action in (Action.BLOCK, Action.QUARANTINE):
-            return _quarantine(rt, rec, rec["messages"], counts, decision, decision.reason, "route")
-        out = _provider_request(rt, rec, rec["messages"], counts, decision, raw=False)
-        return [out, _decision_audit(rt, "route", rec, counts, decision, {"topic": out.topic})]
+        return _route(rt, rec)
     except Exception as exc:
         return _dlq(rt, "route", origin, exc, rec)
+
+
+def route_handoff(rt: Runtime, rec: Record, origin: Origin) -> list[Out]:
+    """Stage ``route`` chained after ``deid``: the same, on the record handed over in memory."""
+    try:
+        return _route(rt, rec)
+    except Exception as exc:
+        return _dlq(rt, "route", origin, exc, rec)
+
+
+def _route(rt: Runtime, rec: Record) -> list[Out]:
+    counts = {k: int(v) for k, v in rec["categories"].items()}
+    decision = _decide(rt, rec, counts)
+    if decision.action in (Action.BLOCK, Action.QUARANTINE):
+        return _quarantine(rt, rec, rec["messages"], counts, decision, decision.reason, "route")
+    out = _provider_request(rt, rec, rec["messages"], counts, decision, raw=False)
+    return [out, _decision_audit(rt, "route", rec, counts, decision, {"topic": out.topic})]
+
+
+# ------------------------------------------------------------------------------ chaining ----
+#: A per-record stage: a record's value and origin in, the records to produce out.
+RecordStage = Callable[[Runtime, bytes, Origin], list[Out]]
+#: The same stage taking the record in memory from the stage before it in the worker.
+HandoffStage = Callable[[Runtime, Record, Origin], list[Out]]
+
+
+def chained_stages(stages: Collection[str], topics: TopicSettings) -> dict[str, HandoffStage]:
+    """The stages of ``stages`` that take their input in memory when chaining is on.
+
+    Returns, by the topic a stage would read, the stage function: ``deid`` when ``detect``
+    runs in the same worker, ``route`` when ``deid`` does. The provider stage is never
+    chained (its own topics isolate a slow provider from the rest of the flow). The runtime's
+    ``chained`` must hold the same topics, so the stage before hands its record over instead
+    of encoding it.
+    """
+    chained: dict[str, HandoffStage] = {}
+    if "detect" in stages and "deid" in stages:
+        chained[topics.detected] = deid_handoff
+    if "deid" in stages and "route" in stages:
+        chained[topics.deidentified] = route_handoff
+    return chained
+
+
+def follow_chain(
+    rt: Runtime, outs: Sequence[Out], chained: Mapping[str, HandoffStage], origin: Origin
+) -> list[Out]:
+    """Hand each record bound for a chained stage's topic to that stage, in memory.
+
+    The chained stage sees the record it would have read from the topic (text in clear, as it
+    would have decrypted it) and behaves as when it runs apart: fail closed, dead letters,
+    audit. Its dead letters name ``origin``, the record this worker consumed, which is the one
+    a replay starts from.
+
+    Raises:
+        StreamingError: a record for a chained topic came without its in-memory form, or a
+            record in memory has no chained stage to take it (``rt.chained`` and ``chained``
+            disagree); nothing of the batch may be produced then.
+    """
+    result: list[Out] = []
+    handed: list[tuple[HandoffStage, Any]] = []
+    for out in outs:
+        stage = chained.get(out.topic)
+        if stage is None:
+            if out.handoff is not None:
+                raise StreamingError("an in-memory record has no stage", reason="chain_mismatch")
+            result.append(out)
+        elif out.handoff is None:
+            raise StreamingError("a chained record came encoded", reason="chain_mismatch")
+        else:
+            handed.append((stage, out.handoff))
+    # A stage's own records first, then the next stage's: the audit trail keeps flow order.
+    for stage, record in handed:
+        result.extend(follow_chain(rt, stage(rt, record, origin), chained, origin))
+    return result

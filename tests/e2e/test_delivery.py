@@ -29,7 +29,7 @@ CANARY_PHONE = "617-555-0162"
 
 
 def _worker_less_pipeline(
-    kafka_bootstrap: str, e2e_key_file: Path, workdir: Path, **settings_kw: float
+    kafka_bootstrap: str, e2e_key_file: Path, workdir: Path, **settings_kw: float | bool
 ) -> Iterator[Pipeline]:
     """A pipeline with small batches whose (subprocess) workers each test starts itself."""
     pipe = start_pipeline(
@@ -41,13 +41,21 @@ def _worker_less_pipeline(
         pipe.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=[False, True], ids=["topics", "chained"])
 def slow(
-    kafka_bootstrap: str, e2e_key_file: Path, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    kafka_bootstrap: str,
+    e2e_key_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
-    """A pipeline with no worker yet, small batches and a slow provider."""
+    """A pipeline with no worker yet, small batches and a slow provider; its stages pass
+    records through their topics, or (``chained``) detect -> deid -> route in memory."""
     for pipe in _worker_less_pipeline(
-        kafka_bootstrap, e2e_key_file, tmp_path_factory.mktemp("e2e-delivery"), timeout_s=10.0
+        kafka_bootstrap,
+        e2e_key_file,
+        tmp_path_factory.mktemp("e2e-delivery"),
+        timeout_s=10.0,
+        chain_stages=request.param,
     ):
         pipe.server.set_latency(LATENCY_MS)
         yield pipe
@@ -106,6 +114,12 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_no_completion(
     assert logged.count("worker starting") == 2  # both runs logged (the scan is not vacuous)
     assert CANARY_NAME not in logged
     assert CANARY_PHONE not in logged
+    # Chained, the records between detect, deid and route never touch a topic.
+    chained = slow.settings.streaming.chain_stages
+    assert ("chained stages: deid_handoff, route_handoff" in logged) is chained
+    t = slow.settings.topics
+    assert bool(slow.read(t.detected)) is not chained
+    assert bool(slow.read(t.deidentified)) is not chained
 
 
 @pytest.fixture
