@@ -34,6 +34,12 @@ def configure_worker(parser: argparse.ArgumentParser) -> None:
         default=",".join(STAGES),
         help=f"comma-separated subset of {','.join(STAGES)} (default: all, in one process)",
     )
+    parser.add_argument(
+        "--chain",
+        action="store_true",
+        help="chain adjacent stages in memory (detect -> deid -> route): the topics between "
+        "them are not written (PHI_STREAMING__CHAIN_STAGES=true does the same)",
+    )
     parser.add_argument("--loglevel", default="warning", help="Faust/worker log level")
 
 
@@ -77,6 +83,9 @@ def run_worker(args: argparse.Namespace) -> int:
             reason="no_broker",
         )
     stages = parse_stages(args.stages)
+    if args.chain:
+        streaming = settings.streaming.model_copy(update={"chain_stages": True})
+        settings = settings.model_copy(update={"streaming": streaming})
     runtime = build_runtime(settings, stages)
     ensure_topics(settings.kafka, topic_specs(settings, [p.name for p in runtime.policy.providers]))
     app = create_app(settings, runtime, stages, on_fatal=_exit_soon)

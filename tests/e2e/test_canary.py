@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from pipeline.audit.canary import scan_archive
 from pipeline.audit.storage import LocalDirectoryStorage
 from pipeline.serde import RecordType
-from tests.e2e.harness import Pipeline, settings_env, wait_until
+from tests.e2e.harness import Pipeline, settings_env, start_pipeline, wait_until
 
 # Unique synthetic identifiers; none of them may appear outside phi.prompts.raw.
 CANARY_NAME = "Evander Pallisgrove"
@@ -49,6 +50,28 @@ FULL = (
 def _leaks(data: bytes | str) -> list[str]:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return [c for c in CANARIES if c in text]
+
+
+@pytest.fixture(scope="module", params=["topics", "chained"])
+def pipeline(
+    request: pytest.FixtureRequest,
+    pipeline: Pipeline,
+    kafka_bootstrap: str,
+    e2e_key_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pipeline]:
+    """The shared pipeline (stages through their topics), then one whose worker chains
+    detect -> deid -> route in memory: the canaries must stay in the raw topic either way."""
+    if request.param == "topics":
+        yield pipeline
+        return
+    chained = start_pipeline(
+        kafka_bootstrap, e2e_key_file, tmp_path_factory.mktemp("e2e-chained"), chain_stages=True
+    )
+    try:
+        yield chained
+    finally:
+        chained.close()
 
 
 def test_canary_phi_never_leaves_the_raw_topic(
