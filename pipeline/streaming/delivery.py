@@ -146,14 +146,14 @@ class DeliveredProducer:
                     ) from None
         await done
 
-    async def write_ahead(self, out: Out) -> None:
-        """Produce one write-ahead audit record and return once it is acknowledged.
+    async def write_ahead(self, outs: Sequence[Out]) -> None:
+        """Produce write-ahead audit records and return once every one is acknowledged.
 
         Raises:
-            AuditError: the broker did not acknowledge it (the provider call must not happen).
+            AuditError: the broker did not acknowledge them (no provider call may happen).
         """
         try:
-            await self.send([out])
+            await self.send(outs)
         except StreamingError as exc:
             raise AuditError("write-ahead audit failed", reason="wal_failed") from exc
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import ConfigError, PipelineError, PolicyError
-from pipeline.providers.base import ChatMessage, ChatRequest, ChatResponse
+from pipeline.providers.base import ChatMessage, ChatRequest, ChatResponse, ProviderAdapter
 from pipeline.serde import RecordType
 from pipeline.streaming.ledger import CompletionLedger
 from pipeline.streaming.records import (
@@ -27,8 +28,8 @@ from pipeline.streaming.records import (
 from pipeline.streaming.runtime import Runtime
 from pipeline.streaming.stages import Record, _dlq, ident
 
-#: Sends one audit record and returns once the broker acknowledged it (acks=all).
-WriteAhead = Callable[[Out], Awaitable[None]]
+#: Sends audit records and returns once the broker acknowledged all of them (acks=all).
+WriteAhead = Callable[[Sequence[Out]], Awaitable[None]]
 
 
 def _call_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,14 +111,22 @@ def _completion(
     )
 
 
-async def call_provider(
-    rt: Runtime,
-    value: bytes,
-    origin: Origin,
-    ledger: CompletionLedger,
-    write_ahead: WriteAhead,
-) -> list[Out]:
-    """Handle one provider request; return the completion and audit records to produce.
+@dataclass
+class _Call:
+    """A provider request that passed its checks: what the call and its records need."""
+
+    rec: Record
+    origin: Origin
+    adapter: ProviderAdapter
+    messages: list[dict[str, str]]
+    fields: dict[str, Any]
+    started: Out
+
+
+def _prepare(
+    rt: Runtime, value: bytes, origin: Origin, ledger: CompletionLedger
+) -> _Call | list[Out]:
+    """Decode and check one provider request; its records instead when there is no call.
 
     A request that already has a completion (a replay after a crash) produces nothing.
     """
@@ -139,29 +148,32 @@ async def call_provider(
         messages = open_messages(rt.keyring, rid, "provider", rec["messages"])
     except Exception as exc:
         return _dlq(rt, "provider", origin, exc, rec)
-    topic = rt.settings.topics.audit
     fields = _call_fields(rec)
-    try:
-        await write_ahead(
-            audit_event(
-                rt.codec, topic, "provider_call_started", rec, deterministic=False, **fields
-            )
-        )
-    except Exception as exc:
-        # No acknowledged write-ahead record, no call: the request is dead-lettered unanswered
-        # (it may be replayed from the DLQ once the audit topic is healthy).
-        ledger.forget(rid)
-        return _dlq(rt, "provider", origin, exc, rec)
+    started = audit_event(
+        rt.codec,
+        rt.settings.topics.audit,
+        "provider_call_started",
+        rec,
+        deterministic=False,
+        **fields,
+    )
+    return _Call(rec, origin, adapter, messages, fields, started)
+
+
+async def _call(rt: Runtime, call: _Call) -> list[Out]:
+    """Make the call (its write-ahead record is acknowledged); return completion and audit."""
+    rec = call.rec
+    rid = str(rec["request_id"])
     request = ChatRequest(
         model=str(rec["model"]),
-        messages=tuple(ChatMessage(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
+        messages=tuple(ChatMessage(m["role"], m["content"]) for m in call.messages),  # type: ignore[arg-type]
         request_id=rid,
     )
     started = time.monotonic()
     response: ChatResponse | None = None
     error: str | None = None
     try:
-        response = await adapter.complete(request)
+        response = await call.adapter.complete(request)
     except PipelineError as exc:
         error = exc.reason
     except Exception:  # an adapter bug must not kill the stage; the request is answered
@@ -186,7 +198,7 @@ async def call_provider(
         _completion(rt, rec, response, text, reidentified, error, latency_ms),
         audit_event(
             rt.codec,
-            topic,
+            rt.settings.topics.audit,
             "provider_call_finished",
             rec,
             deterministic=False,
@@ -195,7 +207,7 @@ async def call_provider(
             input_token_count=response.usage.prompt_tokens if response else None,
             output_token_count=response.usage.completion_tokens if response else None,
             detail={"attempts": str(response.attempts if response else 0)},
-            **fields,
+            **call.fields,
         ),
     ]
 
@@ -206,7 +218,26 @@ async def call_provider_batch(
     ledger: CompletionLedger,
     write_ahead: WriteAhead,
 ) -> list[list[Out]]:
-    """Handle a batch concurrently (each adapter enforces its provider's concurrency limit)."""
-    return list(
-        await asyncio.gather(*(call_provider(rt, v, o, ledger, write_ahead) for v, o in items))
-    )
+    """Handle a batch of provider requests; return the records to produce, one list each.
+
+    The ``provider_call_started`` records of the whole batch are written ahead together, and
+    no call starts before the broker acknowledged them all. If they are not acknowledged,
+    every request of the batch is dead-lettered unanswered and nothing is called (each may be
+    replayed from the DLQ once the audit topic is healthy). The calls then run concurrently;
+    each adapter enforces its provider's concurrency limit.
+    """
+    prepared = [_prepare(rt, value, origin, ledger) for value, origin in items]
+    calls = [p for p in prepared if isinstance(p, _Call)]
+    if not calls:
+        return [p for p in prepared if not isinstance(p, _Call)]
+    try:
+        await write_ahead([c.started for c in calls])
+    except Exception as exc:
+        for c in calls:
+            ledger.forget(str(c.rec["request_id"]))
+        return [
+            _dlq(rt, "provider", p.origin, exc, p.rec) if isinstance(p, _Call) else p
+            for p in prepared
+        ]
+    answers = iter(await asyncio.gather(*(_call(rt, c) for c in calls)))
+    return [next(answers) if isinstance(p, _Call) else p for p in prepared]

@@ -28,7 +28,7 @@ def test_send_returns_after_every_record_is_on_the_topic(settings, topic_factory
     async def go() -> None:
         await producer.send(outs[:150])
         await producer.send([])  # nothing to send is not an error
-        await producer.write_ahead(outs[150])
+        await producer.write_ahead(outs[150:151])
         await asyncio.gather(producer.send(outs[151:175]), producer.send(outs[175:]))
 
     try:
@@ -97,7 +97,7 @@ def test_an_unacknowledged_record_fails_the_send_and_the_write_ahead(settings):
         assert info.value.reason == "produce_failed"
         assert "078-05-1120" not in str(info.value)  # the record never appears in the error
         with pytest.raises(AuditError) as audit:
-            await producer.write_ahead(Out(missing, b"k", b"v"))
+            await producer.write_ahead([Out(missing, b"k", b"v")])
         assert audit.value.reason == "wal_failed"
 
     try:
