@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,9 @@ from pipeline.streaming.stages import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Batches of one agent whose outputs may await the broker's acknowledgement at once.
+MAX_BATCHES_IN_FLIGHT = 4
 
 
 def topic_specs(settings: Settings, providers: Iterable[str]) -> list[TopicSpec]:
@@ -232,9 +235,48 @@ def create_app(
     ) -> list[list[Out]]:
         return await asyncio.get_running_loop().run_in_executor(stage_thread, work, items)
 
-    async def answer(results: list[list[Out]]) -> None:
-        # The ledger is read and written on the event loop only (the provider agent uses it).
-        await send_all([o for outs in results for o in unanswered(outs)])
+    Handler = Callable[[list[tuple[bytes, Origin]]], Awaitable[list[Out]]]
+
+    async def run_batches(stream: Any, handle: Handler) -> None:
+        """Feed ``stream``'s batches to ``handle``; acknowledge a batch once its outputs are.
+
+        The next batch is processed while the broker acknowledges the previous one's outputs
+        (at most ``MAX_BATCHES_IN_FLIGHT``): Faust acknowledges an input only after its
+        outputs, and commits an offset only when every offset before it is acknowledged too,
+        so a crash still replays, never skips. Outputs are produced in batch order.
+        """
+        in_flight: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+
+        async def deliver(outs: list[Out], events: Sequence[EventT]) -> None:
+            await send_all(outs)
+            for event in events:
+                await stream.ack(event)
+
+        def settled(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task.exception())  # type: ignore[arg-type]
+
+        async for events in stream.noack_take(s.batch_size, within=s.batch_within_s):
+            if failed:
+                raise failed[0]  # the app is already crashing (send_all); take no more
+            await caught_up()
+            task = asyncio.create_task(deliver(await handle(_items(events)), events))
+            in_flight.add(task)
+            task.add_done_callback(settled)
+            while len(in_flight) >= MAX_BATCHES_IN_FLIGHT:
+                await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
+
+    def in_stage_thread(
+        work: Callable[[list[tuple[bytes, Origin]]], list[list[Out]]],
+    ) -> Handler:
+        async def handle(items: list[tuple[bytes, Origin]]) -> list[Out]:
+            results = await off_loop(work, items)
+            # The ledger is read and written on the event loop only (the provider uses it).
+            return [o for outs in results for o in unanswered(outs)]
+
+        return handle
 
     if "detect" in stages:
 
@@ -247,9 +289,7 @@ def create_app(
 
         @app.agent(topic(t.raw), name="detect")
         async def detect_agent(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                await caught_up()
-                await answer(await off_loop(detect_work, _items(events)))
+            await run_batches(stream, in_stage_thread(detect_work))
 
     def record_agent(name: str, source: str, stage: RecordStage) -> None:
         """Register an agent that runs ``stage`` on each record of a batch from ``source``."""
@@ -261,9 +301,7 @@ def create_app(
             ]
 
         async def agent(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                await caught_up()
-                await answer(await off_loop(work, _items(events)))
+            await run_batches(stream, in_stage_thread(work))
 
         app.agent(topic(source), name=name)(agent)
 
@@ -282,6 +320,10 @@ def create_app(
 
         app.on_before_shutdown.connect(close_adapters)
 
+        async def call(items: list[tuple[bytes, Origin]]) -> list[Out]:
+            results = await call_provider_batch(runtime, items, ledger, wal)
+            return [o for outs in results for o in outs]
+
         @app.agent(
             app.topic(
                 *provider_topics,
@@ -293,9 +335,6 @@ def create_app(
             name="provider",
         )
         async def provider_agent(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                await caught_up()
-                results = await call_provider_batch(runtime, _items(events), ledger, wal)
-                await send_all([o for outs in results for o in outs])
+            await run_batches(stream, call)
 
     return app

@@ -52,6 +52,7 @@ class DeliveredProducer:
         self._settings = settings
         self._producer: Any = None  # confluent_kafka.Producer (the package has no type stubs)
         self._lock = threading.Lock()
+        self._produce_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
 
@@ -126,24 +127,29 @@ class DeliveredProducer:
             raise StreamingError(
                 "an in-memory record reached the producer", reason="chain_mismatch"
             )
-        for out in outs:
-            while True:
-                try:
-                    producer.produce(
-                        out.topic, key=out.key, value=out.value, on_delivery=on_delivery
-                    )
-                    break
-                except BufferError:
-                    # The local queue is full: let librdkafka drain it, then retry this one.
-                    await asyncio.sleep(0.005)
-                except KafkaException as exc:
-                    # Refused before sending (a topic the client knows does not exist). What
-                    # was produced before it may still arrive: the input is replayed anyway.
-                    done.cancel()
-                    raise StreamingError(
-                        f"record not accepted for {out.topic}: {exc.args[0]}",
-                        reason="produce_failed",
-                    ) from None
+        # One batch's records at a time, in the order the batches came: a conversation's
+        # records stay in order even when a full local queue makes a batch wait below.
+        lock = self._produce_locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            for out in outs:
+                while True:
+                    try:
+                        producer.produce(
+                            out.topic, key=out.key, value=out.value, on_delivery=on_delivery
+                        )
+                        break
+                    except BufferError:
+                        # The local queue is full: let librdkafka drain it, then retry.
+                        await asyncio.sleep(0.005)
+                    except KafkaException as exc:
+                        # Refused before sending (a topic the client knows does not exist).
+                        # What was produced before it may still arrive: the input is
+                        # replayed anyway.
+                        done.cancel()
+                        raise StreamingError(
+                            f"record not accepted for {out.topic}: {exc.args[0]}",
+                            reason="produce_failed",
+                        ) from None
         await done
 
     async def write_ahead(self, outs: Sequence[Out]) -> None:
