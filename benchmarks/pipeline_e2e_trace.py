@@ -11,19 +11,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any, Protocol
 
 from benchmarks.pipeline_e2e_stats import LatencyStats
 from pipeline.config import Settings
 from pipeline.serde import RecordType, build_codec
 
-SEGMENTS = (
-    "raw->detected",
-    "detected->deidentified",
-    "deidentified->routed",
-    "routed->completion",
-    "completion->consumer",
-)
+#: The stamps, in flow order. A segment runs from one stamp to the next one present: with
+#: chained stages (no detected or de-identified records) that is ``raw->routed``.
+STAMPS = ("raw", "detected", "deidentified", "routed", "completion", "consumer")
 
 
 class HasWallClock(Protocol):
@@ -92,10 +89,9 @@ def segment_stats(rows: dict[str, list[float | None]]) -> dict[str, dict[str, An
         tag = rid.rsplit("-", 1)[0]
         if not tag.startswith("r"):
             continue  # warm-up prompts
-        for i, name in enumerate(SEGMENTS):
-            a, b = ts[i], ts[i + 1]
-            if a is not None and b is not None:
-                by_tag[tag][name].append((b - a) * 1000)
+        present = [(name, t) for name, t in zip(STAMPS, ts, strict=True) if t is not None]
+        for (a_name, a), (b_name, b) in pairwise(present):
+            by_tag[tag][f"{a_name}->{b_name}"].append((b - a) * 1000)
     result: dict[str, dict[str, Any]] = {}
     for tag, segs in sorted(by_tag.items()):
         result[tag] = {

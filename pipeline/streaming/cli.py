@@ -93,6 +93,9 @@ def run_worker(args: argparse.Namespace) -> int:
         # Chatty libraries would build (and drop) dozens of DEBUG records per prompt.
         for name in NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+    # The stage thread holds the GIL for up to this long while the event loop waits to
+    # resume after each select() or socket write; Python's default (5 ms) adds up per hop.
+    sys.setswitchinterval(settings.streaming.gil_switch_interval_s)
     log.info("worker starting stages=%s", ",".join(stages))
     Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0

@@ -175,8 +175,18 @@ def test_segment_stats_groups_by_rate_tag_and_skips_warmup() -> None:
     seg = out["r10-abc"]
     assert seg["raw->detected"]["count"] == 2
     assert seg["raw->detected"]["p50_ms"] == pytest.approx(15.0)
-    assert seg["deidentified->routed"]["count"] == 1  # a missing stamp drops the segment
+    assert seg["deidentified->routed"]["count"] == 1
     assert seg["routed->completion"]["count"] == 1
+    # A missing stamp joins its neighbours' segments: the second request was not routed.
+    assert seg["deidentified->completion"]["count"] == 1
+    assert seg["deidentified->completion"]["p50_ms"] == pytest.approx(60.0)
+
+
+def test_segment_stats_of_chained_stages_span_the_missing_topics() -> None:
+    rows: dict[str, list[float | None]] = {"r10-abc-0": [0.0, None, None, 0.05, 0.07, 0.08]}
+    seg = segment_stats(rows)["r10-abc"]
+    assert set(seg) == {"raw->routed", "routed->completion", "completion->consumer"}
+    assert seg["raw->routed"]["p50_ms"] == pytest.approx(50.0)
 
 
 # ------------------------------------------------------------------ prompts, policy ----
