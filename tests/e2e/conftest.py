@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.deid.keys import generate_key_file
-from tests.e2e.harness import Pipeline, start_pipeline
+from tests.e2e.harness import Pipeline, running_pipeline
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +29,6 @@ def pipeline(
     kafka_bootstrap: str, e2e_key_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     """The shared pipeline: all four stages in process, the test policy, a recording server."""
-    pipe = start_pipeline(kafka_bootstrap, e2e_key_file, tmp_path_factory.mktemp("e2e-shared"))
-    try:
-        yield pipe
-    finally:
-        pipe.close()
+    yield from running_pipeline(
+        kafka_bootstrap, e2e_key_file, tmp_path_factory.mktemp("e2e-shared")
+    )

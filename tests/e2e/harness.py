@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -583,3 +583,14 @@ def start_pipeline(
         server.stop()
         raise
     return pipe
+
+
+def running_pipeline(
+    bootstrap: str, key_file: Path, workdir: Path, **kwargs: Any
+) -> Iterator[Pipeline]:
+    """:func:`start_pipeline` for a fixture: yields the pipeline, closes it afterwards."""
+    pipe = start_pipeline(bootstrap, key_file, workdir, **kwargs)
+    try:
+        yield pipe
+    finally:
+        pipe.close()

@@ -21,7 +21,7 @@ import pytest
 from pipeline.audit.canary import scan_archive
 from pipeline.audit.storage import LocalDirectoryStorage
 from pipeline.serde import RecordType
-from tests.e2e.harness import Pipeline, settings_env, start_pipeline, wait_until
+from tests.e2e.harness import Pipeline, running_pipeline, settings_env, wait_until
 
 # Unique synthetic identifiers; none of them may appear outside phi.prompts.raw.
 CANARY_NAME = "Evander Pallisgrove"
@@ -65,13 +65,9 @@ def pipeline(
     if request.param == "topics":
         yield pipeline
         return
-    chained = start_pipeline(
+    yield from running_pipeline(
         kafka_bootstrap, e2e_key_file, tmp_path_factory.mktemp("e2e-chained"), chain_stages=True
     )
-    try:
-        yield chained
-    finally:
-        chained.close()
 
 
 def test_canary_phi_never_leaves_the_raw_topic(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Pipeline, SubprocessWorker, start_pipeline, wait_until
+from tests.e2e.harness import Pipeline, SubprocessWorker, running_pipeline, wait_until
 
 N = 40
 LATENCY_MS = 400
@@ -32,13 +32,9 @@ def _worker_less_pipeline(
     kafka_bootstrap: str, e2e_key_file: Path, workdir: Path, **settings_kw: float | bool
 ) -> Iterator[Pipeline]:
     """A pipeline with small batches whose (subprocess) workers each test starts itself."""
-    pipe = start_pipeline(
+    yield from running_pipeline(
         kafka_bootstrap, e2e_key_file, workdir, in_process=False, batch_size=4, **settings_kw
     )
-    try:
-        yield pipe
-    finally:
-        pipe.close()
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["topics", "chained"])

@@ -32,7 +32,7 @@ from pipeline.detect.registry import Recognizer, resolve
 from pipeline.detect.types import Detection
 from pipeline.errors import DeidError
 from pipeline.streaming.runtime import Runtime
-from tests.e2e.harness import PUBLIC, Pipeline, start_pipeline
+from tests.e2e.harness import PUBLIC, Pipeline, running_pipeline
 
 DETECT_FAULT = "DETECT-FAULT-7731"
 DEID_FAULT = "DEID-FAULT-4410"
@@ -91,13 +91,9 @@ def broken(
     kafka_bootstrap: str, e2e_key_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     """A pipeline whose detector, de-identifier and leak gate fail as described above."""
-    pipe = start_pipeline(
+    yield from running_pipeline(
         kafka_bootstrap, e2e_key_file, tmp_path_factory.mktemp("e2e-broken"), customise=_break
     )
-    try:
-        yield pipe
-    finally:
-        pipe.close()
 
 
 def _downstream_ids(pipe: Pipeline) -> dict[str, set[str]]:
