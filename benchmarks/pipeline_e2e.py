@@ -183,17 +183,29 @@ class Workers:
                 tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
                 raise BenchmarkError(f"worker {name} exited {proc.returncode}:\n{tail}")
 
-    def _cpu(self, name: str) -> float:
+    def _family(self, name: str) -> list[psutil.Process]:
+        """The worker and its children (a stage process counts as part of its worker)."""
+        proc = self._ps[name]
         with contextlib.suppress(psutil.Error):
-            t = self._ps[name].cpu_times()
-            return float(t.user + t.system)
-        return 0.0
+            return [proc, *proc.children(recursive=True)]
+        return [proc]
+
+    def _cpu(self, name: str) -> float:
+        total = 0.0
+        for proc in self._family(name):
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += float(t.user + t.system)
+        return total
 
     def _sample_loop(self) -> None:
         while not self._stop.wait(0.25):
-            for name, proc in self._ps.items():
-                with contextlib.suppress(psutil.Error):
-                    self._peak[name] = max(self._peak[name], proc.memory_info().rss)
+            for name in self._ps:
+                rss = 0
+                for proc in self._family(name):
+                    with contextlib.suppress(psutil.Error):
+                        rss += proc.memory_info().rss
+                self._peak[name] = max(self._peak[name], rss)
 
     def start_window(self) -> None:
         """Start measuring CPU and peak RSS for one rate."""
@@ -447,6 +459,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="worker processes (per stage: --split)")
     p.add_argument("--split", action="store_true", help="one process per stage")
     p.add_argument(
+        "--stage-process",
+        action="store_true",
+        help="run each worker's CPU stages in a child process (PHI_STREAMING__STAGE_EXECUTOR)",
+    )
+    p.add_argument(
         "--chain",
         action="store_true",
         help="chain detect -> deid -> route in memory (PHI_STREAMING__CHAIN_STAGES)",
@@ -499,6 +516,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env["PHI_TOPICS__PARTITIONS"] = str(args.partitions)
         if args.chain:
             env["PHI_STREAMING__CHAIN_STAGES"] = "true"
+        if args.stage_process:
+            env["PHI_STREAMING__STAGE_EXECUTOR"] = "process"
         stack.enter_context(patched_environ(env))
         settings = load_settings()
         providers = [
@@ -540,6 +559,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "layout": "split (one process per stage)" if args.split else "all stages per process",
             "chain_stages": settings.streaming.chain_stages,
+            "stage_executor": settings.streaming.stage_executor,
+            "gil_switch_interval_s": settings.streaming.gil_switch_interval_s,
             "detection_profile": env["PHI_DETECTION__PROFILE"],
             "tenant": TENANT,
             "provider": "local server, zero latency",

@@ -201,6 +201,9 @@ class StreamingSettings(BaseModel):
     #: passes between them in memory and the topic between them is not written. Off by
     #: default, so every topic of the flow carries its records; see the README.
     chain_stages: bool = False
+    #: Where the CPU-bound stages run: a thread of the worker, or a child process of its own
+    #: (the event loop then keeps the worker's GIL; see pipeline/streaming/stage_runner.py).
+    stage_executor: Literal["thread", "process"] = "thread"
     #: ``sys.setswitchinterval`` of a worker process: how long the CPU-bound stage thread may
     #: keep the GIL while the event loop (provider calls, acknowledgements) waits for it.
     gil_switch_interval_s: float = Field(default=0.001, gt=0, le=0.1)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,8 @@ from pipeline.streaming.ledger import CompletionLedger
 from pipeline.streaming.provider_stage import call_provider_batch
 from pipeline.streaming.records import Origin, Out
 from pipeline.streaming.runtime import Runtime
-from pipeline.streaming.stages import (
-    RecordStage,
-    chained_stages,
-    deid_record,
-    detect_batch,
-    follow_chain,
-    route_record,
-)
+from pipeline.streaming.stage_runner import stage_runner
+from pipeline.streaming.stages import chained_stages
 
 log = logging.getLogger(__name__)
 
@@ -174,18 +167,24 @@ def create_app(
     app.on_before_shutdown.connect(close_producer)
     fatal: list[str] = []  # on_fatal runs once, however many agents fail together
 
+    async def fail(exc: StreamingError) -> None:
+        """Stop the worker (exit 1) rather than skip a batch.
+
+        The batch's input was never acknowledged, so the restarted worker replays it.
+        """
+        log.error("%s (%s); stopping the worker", exc, exc.reason)
+        if on_fatal is not None and not fatal:
+            fatal.append(exc.reason)
+            on_fatal()
+        await app.crash(exc)
+
     async def send_all(outs: Sequence[Out]) -> None:
         try:
             await producer.send(outs)
         except StreamingError as exc:
             # librdkafka retried until its delivery timeout: the broker is gone or refuses the
-            # topic. Stop the worker (exit 1) rather than skip the batch: its input was never
-            # acknowledged, so the restarted worker replays it from the last commit.
-            log.error("outputs not acknowledged (%s); stopping the worker", exc.reason)
-            if on_fatal is not None and not fatal:
-                fatal.append(exc.reason)
-                on_fatal()
-            await app.crash(exc)
+            # topic.
+            await fail(StreamingError("outputs not acknowledged", reason=exc.reason))
             raise
 
     # Every stage that can answer a request (deid and route with a blocked or quarantined
@@ -222,18 +221,15 @@ def create_app(
     if chained:
         log.info("chained stages: %s", ", ".join(f.__name__ for f in chained.values()))
 
-    # The CPU-bound stages run on one thread of their own, one batch at a time: a batch of
-    # detection holds the event loop for no longer than a GIL switch interval, so provider
-    # calls, broker acknowledgements and Faust's heartbeats keep flowing meanwhile.
-    # (An idle pool thread ends with the interpreter; a batch in flight at a stop is never
-    # acknowledged, so it is replayed.)
-    stage_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phi-stages")
+    # The CPU-bound stages run off the event loop, one batch at a time (a thread of their own
+    # or a child process: PHI_STREAMING__STAGE_EXECUTOR), so provider calls, broker
+    # acknowledgements and Faust's heartbeats keep flowing while a batch is detected.
+    runner = stage_runner(settings, runtime, stages, chained)
 
-    async def off_loop(
-        work: Callable[[list[tuple[bytes, Origin]]], list[list[Out]]],
-        items: list[tuple[bytes, Origin]],
-    ) -> list[list[Out]]:
-        return await asyncio.get_running_loop().run_in_executor(stage_thread, work, items)
+    def close_runner(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        runner.close()
+
+    app.on_before_shutdown.connect(close_runner)
 
     Handler = Callable[[list[tuple[bytes, Origin]]], Awaitable[list[Out]]]
 
@@ -268,47 +264,43 @@ def create_app(
             while len(in_flight) >= MAX_BATCHES_IN_FLIGHT:
                 await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
 
-    def in_stage_thread(
-        work: Callable[[list[tuple[bytes, Origin]]], list[list[Out]]],
-    ) -> Handler:
+    def off_loop(stage: str) -> Handler:
         async def handle(items: list[tuple[bytes, Origin]]) -> list[Out]:
-            results = await off_loop(work, items)
+            try:
+                results = await runner.run(stage, items)
+            except Exception as exc:
+                # Not a record's failure (those are dead letters): the runner itself broke (a
+                # child process died). Stop the worker; the batch is replayed on restart.
+                await fail(StreamingError(f"stage {stage} did not run", reason="runner_failed"))
+                raise exc
             # The ledger is read and written on the event loop only (the provider uses it).
             return [o for outs in results for o in unanswered(outs)]
 
         return handle
 
-    if "detect" in stages:
-
-        def detect_work(items: list[tuple[bytes, Origin]]) -> list[list[Out]]:
-            results = detect_batch(runtime, items)
-            return [
-                follow_chain(runtime, outs, chained, origin)
-                for outs, (_, origin) in zip(results, items, strict=True)
-            ]
-
-        @app.agent(topic(t.raw), name="detect")
-        async def detect_agent(stream: Any) -> None:
-            await run_batches(stream, in_stage_thread(detect_work))
-
-    def record_agent(name: str, source: str, stage: RecordStage) -> None:
-        """Register an agent that runs ``stage`` on each record of a batch from ``source``."""
-
-        def work(items: list[tuple[bytes, Origin]]) -> list[list[Out]]:
-            return [
-                follow_chain(runtime, stage(runtime, v, origin), chained, origin)
-                for v, origin in items
-            ]
+    def stage_agent(stage: str, source: str) -> None:
+        """Register the agent that runs ``stage`` on batches from ``source``."""
 
         async def agent(stream: Any) -> None:
-            await run_batches(stream, in_stage_thread(work))
+            await run_batches(stream, off_loop(stage))
 
-        app.agent(topic(source), name=name)(agent)
+        app.agent(topic(source), name=stage)(agent)
 
+    if "detect" in stages:
+        stage_agent("detect", t.raw)
     if "deid" in stages and t.detected not in chained:
-        record_agent("deid", t.detected, deid_record)
+        stage_agent("deid", t.detected)
     if "route" in stages and t.deidentified not in chained:
-        record_agent("route", t.deidentified, route_record)
+        stage_agent("route", t.deidentified)
+    if {"detect", "deid", "route"} & set(stages):
+
+        @app.task
+        async def warm_up_runner() -> None:
+            # A child process loads its models while the worker joins its group.
+            try:
+                await runner.warm_up()
+            except Exception:
+                await fail(StreamingError("the stage runner did not start", reason="runner_failed"))
 
     if "provider" in stages:
         provider_topics = [runtime.provider_topic(p.name) for p in runtime.policy.providers]

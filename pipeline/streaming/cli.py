@@ -86,7 +86,12 @@ def run_worker(args: argparse.Namespace) -> int:
     if args.chain:
         streaming = settings.streaming.model_copy(update={"chain_stages": True})
         settings = settings.model_copy(update={"streaming": streaming})
-    runtime = build_runtime(settings, stages)
+    # With the stages in a child process, the child loads the models; this process only
+    # needs what the provider stage and the agents use.
+    in_child = settings.streaming.stage_executor == "process"
+    runtime = build_runtime(
+        settings, [s for s in stages if s == "provider"] if in_child else stages
+    )
     ensure_topics(settings.kafka, topic_specs(settings, [p.name for p in runtime.policy.providers]))
     app = create_app(settings, runtime, stages, on_fatal=_exit_soon)
     if not args.verbose:

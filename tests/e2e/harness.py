@@ -155,6 +155,7 @@ def e2e_settings(
     batch_size: int = 16,
     delivery_timeout_s: float = 120.0,
     chain_stages: bool = False,
+    stage_executor: str = "thread",
 ) -> Settings:
     """Settings with unique topics and app id (one consumer group set per pipeline)."""
     p = f"e2e-{uuid.uuid4().hex[:10]}"
@@ -187,6 +188,7 @@ def e2e_settings(
             batch_within_s=0.05,
             delivery_timeout_s=delivery_timeout_s,
             chain_stages=chain_stages,
+            stage_executor=stage_executor,
         ),
     )
 
@@ -209,6 +211,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PHI_STREAMING__BATCH_WITHIN_S": str(s.batch_within_s),
         "PHI_STREAMING__DELIVERY_TIMEOUT_S": str(s.delivery_timeout_s),
         "PHI_STREAMING__CHAIN_STAGES": str(s.chain_stages).lower(),
+        "PHI_STREAMING__STAGE_EXECUTOR": s.stage_executor,
         "PHI_TOPICS__PARTITIONS": str(t.partitions),
     }
     roles = (

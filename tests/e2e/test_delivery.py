@@ -29,7 +29,7 @@ CANARY_PHONE = "617-555-0162"
 
 
 def _worker_less_pipeline(
-    kafka_bootstrap: str, e2e_key_file: Path, workdir: Path, **settings_kw: float | bool
+    kafka_bootstrap: str, e2e_key_file: Path, workdir: Path, **settings_kw: float | bool | str
 ) -> Iterator[Pipeline]:
     """A pipeline with small batches whose (subprocess) workers each test starts itself."""
     yield from running_pipeline(
@@ -37,7 +37,11 @@ def _worker_less_pipeline(
     )
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["topics", "chained"])
+@pytest.fixture(
+    scope="module",
+    params=[(False, "thread"), (True, "thread"), (True, "process")],
+    ids=["topics", "chained", "chained-stage-process"],
+)
 def slow(
     request: pytest.FixtureRequest,
     kafka_bootstrap: str,
@@ -45,13 +49,15 @@ def slow(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
     """A pipeline with no worker yet, small batches and a slow provider; its stages pass
-    records through their topics, or (``chained``) detect -> deid -> route in memory."""
+    records through their topics, or (``chained``) detect -> deid -> route in memory, also
+    with those stages in a child process of the worker (the SIGKILL hits its group)."""
     for pipe in _worker_less_pipeline(
         kafka_bootstrap,
         e2e_key_file,
         tmp_path_factory.mktemp("e2e-delivery"),
         timeout_s=10.0,
-        chain_stages=request.param,
+        chain_stages=request.param[0],
+        stage_executor=request.param[1],
     ):
         pipe.server.set_latency(LATENCY_MS)
         yield pipe
