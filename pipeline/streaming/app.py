@@ -224,12 +224,9 @@ def create_app(
     # The CPU-bound stages run off the event loop, one batch at a time (a thread of their own
     # or a child process: PHI_STREAMING__STAGE_EXECUTOR), so provider calls, broker
     # acknowledgements and Faust's heartbeats keep flowing while a batch is detected.
+    # Not closed at shutdown (an agent may still hand it a batch then): its thread or child
+    # process ends with this process, and a batch in flight is never acknowledged: replayed.
     runner = stage_runner(settings, runtime, stages, chained)
-
-    def close_runner(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
-        runner.close()
-
-    app.on_before_shutdown.connect(close_runner)
 
     Handler = Callable[[list[tuple[bytes, Origin]]], Awaitable[list[Out]]]
 
@@ -268,11 +265,11 @@ def create_app(
         async def handle(items: list[tuple[bytes, Origin]]) -> list[Out]:
             try:
                 results = await runner.run(stage, items)
-            except Exception as exc:
+            except Exception:
                 # Not a record's failure (those are dead letters): the runner itself broke (a
                 # child process died). Stop the worker; the batch is replayed on restart.
                 await fail(StreamingError(f"stage {stage} did not run", reason="runner_failed"))
-                raise exc
+                raise
             # The ledger is read and written on the event loop only (the provider uses it).
             return [o for outs in results for o in unanswered(outs)]
 
