@@ -180,18 +180,21 @@ def _drive(
         deadline = time.monotonic() + timeout_s
         ids: list[str] = []
         for p in prompts:
+            # One request id per prompt, kept across retries: a send whose flush timed out
+            # (topics not created yet) may still be delivered, and is then the same request.
+            rid = str(uuid.uuid4())
             while True:
                 try:
-                    ids.append(
-                        producer.send(
-                            p["messages"],
-                            tenant=p["tenant"],
-                            user_id=p["user_id"],
-                            session_id=p.get("session_id"),
-                            subject_id=p.get("subject_id"),
-                        )
+                    producer.send(
+                        p["messages"],
+                        tenant=p["tenant"],
+                        user_id=p["user_id"],
+                        session_id=p.get("session_id"),
+                        subject_id=p.get("subject_id"),
+                        request_id=rid,
                     )
                     producer.flush(10)
+                    ids.append(rid)
                     break
                 except Exception:  # topics not created yet
                     if worker.poll() is not None or time.monotonic() > deadline:
