@@ -8,10 +8,12 @@ be reversed by enumerating the (small) input space; an HMAC under a secret key c
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
@@ -19,7 +21,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from pipeline.deid.keys import KeyProvider, derive_key
 from pipeline.errors import CryptoError
 
-_SEP = b"\x1f"  # unit separator: cannot occur in the normalised parts we feed the PRF
+try:
+    from _hashlib import hmac_new as _openssl_hmac_new
+except ImportError:  # a Python built without OpenSSL's hashlib: use the hmac module's own
+    _openssl_hmac_new = None  # type: ignore[assignment]
+
+_SEP = "\x1f"  # unit separator: cannot occur in the normalised parts we feed the PRF
 NONCE_BYTES = 12
 
 #: ``[ENC:<mode>:<key id>:<label>:<base64url>]`` -- what the encrypt operator leaves in text.
@@ -27,6 +34,26 @@ TOKEN_RE = re.compile(
     r"\[ENC:(?P<mode>gcm|siv):(?P<key_id>[A-Za-z0-9._-]{1,64}):(?P<label>[A-Z0-9_]{1,32}):"
     r"(?P<data>[A-Za-z0-9_-]+={0,2})\]"
 )
+
+
+class _MacState(Protocol):
+    """A keyed HMAC-SHA256 state (``hmac.HMAC`` or the OpenSSL object it wraps)."""
+
+    def copy(self) -> _MacState: ...
+    def update(self, msg: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+def _keyed_state(key: bytes) -> _MacState:
+    """A keyed HMAC-SHA256 state to copy per message.
+
+    CPython's ``hmac.new`` wraps OpenSSL's HMAC object; copying that object directly costs half
+    of copying the Python wrapper, and the PRF runs dozens of times per request. Both compute
+    the same HMAC-SHA256; the wrapper is the fallback where the OpenSSL one is missing.
+    """
+    if _openssl_hmac_new is not None:
+        return _openssl_hmac_new(key, b"", "sha256")
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _b64e(raw: bytes) -> str:
@@ -52,6 +79,11 @@ class Keyring:
     _aead: bytes = field(repr=False)
     _siv: bytes = field(repr=False)
     _provider: KeyProvider = field(repr=False, compare=False)
+    # Keyed HMAC states of the PRF keys (see __post_init__); derived, so not compared.
+    _surrogate_state: _MacState = field(init=False, repr=False, compare=False)
+    _date_shift_state: _MacState = field(init=False, repr=False, compare=False)
+    _hash_state: _MacState = field(init=False, repr=False, compare=False)
+    _index_state: _MacState = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_provider(cls, provider: KeyProvider, key_id: str | None = None) -> Keyring:
@@ -77,28 +109,56 @@ class Keyring:
         return Keyring.from_provider(self._provider, key_id)
 
     # -- PRFs -------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        # Keyed HMAC states, made once per keyring: copying a keyed state skips the key
+        # schedule (the ipad/opad blocks) that a one-shot hmac.digest redoes per call, and the
+        # surrogate PRF runs dozens of times per request. Same HMAC-SHA256, same bytes.
+        for name in ("_surrogate", "_date_shift", "_hash", "_index"):
+            object.__setattr__(self, f"{name}_state", _keyed_state(getattr(self, name)))
+
+    def __reduce__(self) -> tuple[type[Keyring], tuple[object, ...]]:
+        # Pickle and copy the keys only: the HMAC states cannot be pickled, and __post_init__
+        # rebuilds them from the keys.
+        return (
+            Keyring,
+            (
+                self.key_id,
+                self._surrogate,
+                self._date_shift,
+                self._hash,
+                self._index,
+                self._aead,
+                self._siv,
+                self._provider,
+            ),
+        )
+
     @staticmethod
-    def _mac(key: bytes, parts: tuple[str, ...]) -> bytes:
-        msg = _SEP.join(p.encode("utf-8") for p in parts)
-        # hmac.digest is the one-shot (OpenSSL) form of hmac.new(...).digest(): same bytes,
-        # without building an HMAC object per call (several thousand calls a second).
-        return hmac.digest(key, msg, "sha256")
+    def _mac(state: _MacState, parts: tuple[str, ...]) -> bytes:
+        h = state.copy()
+        # Joining the str parts and encoding once gives the same bytes as joining the encoded
+        # parts (UTF-8 encodes the separator U+001F as the single byte 0x1F).
+        h.update(_SEP.join(parts).encode("utf-8"))
+        return h.digest()
 
     def surrogate_prf(self, *parts: str) -> bytes:
         """32 pseudo-random bytes for surrogate choice, fixed by ``parts`` and the key."""
-        return self._mac(self._surrogate, parts)
+        # _mac spelt out: this PRF runs dozens of times per request.
+        h = self._surrogate_state.copy()
+        h.update(_SEP.join(parts).encode("utf-8"))
+        return h.digest()
 
     def date_shift_prf(self, *parts: str) -> bytes:
         """32 pseudo-random bytes for the date-shift offset of a scope."""
-        return self._mac(self._date_shift, parts)
+        return self._mac(self._date_shift_state, parts)
 
     def keyed_hash(self, *parts: str) -> str:
         """Hex HMAC-SHA256 of ``parts`` under the keyed-hash purpose key."""
-        return self._mac(self._hash, parts).hex()
+        return self._mac(self._hash_state, parts).hex()
 
     def index(self, *parts: str) -> str:
         """Hex HMAC used as a vault index (scope and surrogate never stored in clear)."""
-        return self._mac(self._index, parts).hex()
+        return self._mac(self._index_state, parts).hex()
 
     # -- AEAD -------------------------------------------------------------------------------
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:

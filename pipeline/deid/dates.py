@@ -11,9 +11,11 @@ A date the parser cannot read becomes ``[DATE]`` (fail closed: it never passes t
 from __future__ import annotations
 
 import calendar
+import locale
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
 from pipeline.deid.crypto import Keyring
 from pipeline.errors import ConfigError
@@ -72,6 +74,7 @@ _PATTERNS = [
 # moves one); a bare weekday is shifted like any other date element.
 _WEEKDAY_ONLY = re.compile(rf"^\s*(?P<wd>{_WD_ALT})\.?\s*$", re.IGNORECASE)
 _YEAR_ONLY = re.compile(r"^\s*(?:1[89]|2[01])\d\d\s*$")
+_DATE_ELEMENTS_RE = re.compile(r"\d{1,2}\s*[/-]\s*\d{1,2}")
 
 
 def scope_offset(keyring: Keyring, scope: str, min_days: int, max_days: int) -> int:
@@ -95,16 +98,44 @@ def _month_index(name: str) -> int:
     raise ValueError(name)
 
 
+@dataclass(frozen=True)
+class _CalendarNames:
+    month_name: tuple[str, ...]
+    month_abbr: tuple[str, ...]
+    day_name: tuple[str, ...]
+    day_abbr: tuple[str, ...]
+
+
+@cache
+def _calendar_names_in(lc_time: str | None, lc_ctype: str | None) -> _CalendarNames:
+    # The arguments are the cache key: the locale the names below are read under.
+    return _CalendarNames(
+        tuple(calendar.month_name),
+        tuple(calendar.month_abbr),
+        tuple(calendar.day_name),
+        tuple(calendar.day_abbr),
+    )
+
+
+def _calendar_names() -> _CalendarNames:
+    """``calendar``'s month and day names, read once per locale rather than once per date.
+
+    Each ``calendar.month_name[i]`` runs ``strftime``, which answers from the LC_TIME locale
+    (decoded under LC_CTYPE): keyed by both, the names stay what ``calendar`` would give.
+    """
+    return _calendar_names_in(locale.setlocale(locale.LC_TIME), locale.setlocale(locale.LC_CTYPE))
+
+
 def _render_month(template: str, month: int) -> str:
     low = template.lower().rstrip(".")
     if low in _MONTHS_ES:
         name = _MONTHS_ES[month - 1]
     elif len(low) <= 4 and low not in ("june", "july"):
-        name = calendar.month_abbr[month]
+        name = _calendar_names().month_abbr[month]
         if low == "sept" and month == 9:
             name = "Sept"
     else:
-        name = calendar.month_name[month]
+        name = _calendar_names().month_name[month]
     if template.isupper():
         return name.upper()
     if template.islower():
@@ -113,7 +144,8 @@ def _render_month(template: str, month: int) -> str:
 
 
 def _render_weekday(template: str, weekday: int) -> str:
-    name = calendar.day_name[weekday] if len(template) > 3 else calendar.day_abbr[weekday]
+    names = _calendar_names()
+    name = names.day_name[weekday] if len(template) > 3 else names.day_abbr[weekday]
     if template.isupper():
         return name.upper()
     return name.lower() if template.islower() else name
@@ -246,6 +278,6 @@ def shift_date(text: str, days: int, *, order: str = "MDY", missing: str = "[DAT
     rest = text[: parsed.match.start()] + "\x00" + text[parsed.match.end() :]
     # Digits left around the date could be another date element (a second date in the span):
     # fail closed rather than pass them through.
-    if re.search(r"\d{1,2}\s*[/-]\s*\d{1,2}", rest.replace("\x00", " ")):
+    if _DATE_ELEMENTS_RE.search(rest.replace("\x00", " ")):
         return missing
     return rest.replace("\x00", rendered)

@@ -37,7 +37,7 @@ from pipeline.deid.leak_gate import (
     SpanDetector,
     spans_of,
 )
-from pipeline.deid.operators import ANONYMIZERS, register_operators, resolve
+from pipeline.deid.operators import ANONYMIZERS, TagOperator, register_operators, resolve
 from pipeline.deid.profiles import OperatorSpec, Profile, TenantPolicy, builtin_profile
 from pipeline.deid.spans import (
     aligned_name_words,
@@ -74,6 +74,20 @@ class Replacement:
             "label": self.label,
             "operator": self.operator,
         }
+
+
+@dataclass(frozen=True)
+class _ProfilePlan:
+    """A profile's per-label (operator name, params without the request context)."""
+
+    profile: Profile
+    configs: dict[str, tuple[str, dict[str, Any]]]
+    tagged: frozenset[str]  # labels whose numbered tags need prepare_tags
+    reads_input: bool  # some operator reads ctx.input_words / input_values
+
+
+#: Profiles whose plans one Deidentifier keeps (built-in ones, tenants', a few overrides).
+_MAX_PLANS = 64
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,7 @@ class Deidentifier:
         self._gate = leak_gate if leak_gate is not None else LeakGate(detector)
         self._engine = register_operators(AnonymizerEngine())
         self._via_presidio = via_presidio
+        self._plans: dict[int, _ProfilePlan] = {}
         # The operator objects the engine would create, built once: ours hold no state (the
         # per-request state travels in params["ctx"]), so one instance serves every call.
         factory = self._engine.operators_factory
@@ -278,32 +293,43 @@ class Deidentifier:
         self, text: str, chosen: list[Span], prof: Profile, scope_key: str
     ) -> tuple[str, tuple[Replacement, ...], list[Original]]:
         """Run the profile's operators over ``chosen`` (directly, or through Presidio)."""
-        ctx = DeidContext.build(
+        offset = scope_offset(
             self._keyring,
             scope_key,
-            text,
-            (text[s.start : s.end] for s in chosen),
-            date_order=prof.date_order,
-            date_shift_days=scope_offset(
+            self._settings.date_shift_min_days,
+            self._settings.date_shift_max_days,
+        )
+        plan = self._plan(prof)
+        if plan.reads_input:
+            ctx = DeidContext.build(
                 self._keyring,
                 scope_key,
-                self._settings.date_shift_min_days,
-                self._settings.date_shift_max_days,
-            ),
-        )
-        prepare_tags(ctx, text, chosen)
-        configs = {
-            label.value: (
-                resolve(spec.operator),
-                {**spec.params, "numbered": prof.numbered_tags, "ctx": ctx},
+                text,
+                (text[s.start : s.end] for s in chosen),
+                date_order=prof.date_order,
+                date_shift_days=offset,
             )
-            for label, spec in prof.categories.items()
-        }
+        else:
+            # No operator of this profile looks at the input's words or values (tags, masks,
+            # hashes, shifted dates): skip working them out.
+            ctx = DeidContext(
+                self._keyring, scope_key, date_order=prof.date_order, date_shift_days=offset
+            )
+        if plan.tagged:
+            prepare_tags(ctx, text, [s for s in chosen if s.label.value in plan.tagged])
         try:
-            direct = None if self._via_presidio else self._operate_direct(text, chosen, configs)
+            direct = (
+                None
+                if self._via_presidio
+                else self._operate_direct(text, chosen, plan.configs, ctx)
+            )
             if direct is not None:
                 output, replacements = direct
             else:
+                configs = {
+                    label: (name, {**base, "ctx": ctx})
+                    for label, (name, base) in plan.configs.items()
+                }
                 output, replacements = self._operate_presidio(text, chosen, configs)
         except PipelineError:
             raise
@@ -313,6 +339,39 @@ class Deidentifier:
             Original(r.label, text[r.source_start : r.source_end], r.operator) for r in replacements
         ]
         return output, replacements, originals
+
+    def _plan(self, prof: Profile) -> _ProfilePlan:
+        """The profile's operator configs, worked out once per profile object, not per request.
+
+        Keyed by identity (a :class:`Profile` holds dicts, so it is not hashable); the entry
+        keeps its profile alive, so the id cannot be reused while the entry stands.
+        """
+        plan = self._plans.get(id(prof))
+        if plan is None or plan.profile is not prof:
+            configs = {
+                label.value: (
+                    resolve(spec.operator),
+                    {**spec.params, "numbered": prof.numbered_tags},
+                )
+                for label, spec in prof.categories.items()
+            }
+            # Only the numbered tag operator reads the tag numbers, and a label's numbers
+            # depend only on its own spans: only the labels this profile tags are numbered
+            # (most surrogate profiles tag none of the spans a prompt has).
+            tagged = frozenset(
+                label
+                for label, (name, _) in configs.items()
+                if prof.numbered_tags and name == TagOperator.name
+            )
+            reads_input = any(
+                (op := self._operators.get(name)) is None or getattr(op, "reads_input", True)
+                for name, _ in configs.values()
+            )
+            plan = _ProfilePlan(prof, configs, tagged, reads_input)
+            if len(self._plans) >= _MAX_PLANS:  # per-call override profiles: stay bounded
+                self._plans.clear()
+            self._plans[id(prof)] = plan
+        return plan
 
     def _operate_presidio(
         self, text: str, chosen: list[Span], configs: Mapping[str, tuple[str, dict[str, Any]]]
@@ -337,43 +396,47 @@ class Deidentifier:
         return str(engine_result.text), replacements
 
     def _operate_direct(
-        self, text: str, chosen: list[Span], configs: Mapping[str, tuple[str, dict[str, Any]]]
+        self,
+        text: str,
+        chosen: list[Span],
+        configs: Mapping[str, tuple[str, dict[str, Any]]],
+        ctx: DeidContext,
     ) -> tuple[str, tuple[Replacement, ...]] | None:
         """Apply the operators the engine has registered, without Presidio's per-entity wrapping.
 
         ``chosen`` is already what Presidio would operate on (sorted, non-overlapping, so its
         conflict resolution changes nothing), so this does exactly what ``anonymize`` does with
-        it: the same operator objects, each given a copy of its config's params plus
-        ``entity_type``, ``validate`` then ``operate``, visited from the last span to the first
+        it: the same operator objects, each given a copy of its config's params plus ``ctx``
+        and ``entity_type``, ``validate`` then ``operate``, visited from the last span to the first
         (the order matters: surrogates claimed first win a clash). ``None`` when some span has
         no configured operator of ours; the caller then goes through Presidio itself.
         """
         plan = []
         for span in chosen:
-            config = configs.get(span.label.value)
+            label = span.label.value  # an enum property: read once per span
+            config = configs.get(label)
             operator = self._operators.get(config[0]) if config is not None else None
             if config is None or operator is None:
                 return None
-            plan.append((span, config[0], config[1], operator))
+            plan.append((span, label, config[0], config[1], operator))
         new_values: list[str] = [""] * len(plan)
         for i in range(len(plan) - 1, -1, -1):
-            span, _name, base, operator = plan[i]
+            span, label, _name, base, operator = plan[i]
             params = base.copy()
-            params["entity_type"] = span.label.value
+            params["ctx"] = ctx
+            params["entity_type"] = label
             operator.validate(params=params)
             new_values[i] = operator.operate(params=params, text=text[span.start : span.end])
         pieces: list[str] = []
         replacements: list[Replacement] = []
         last = out_len = 0
-        for (span, name, _base, _operator), new in zip(plan, new_values, strict=True):
+        for (span, label, name, _base, _operator), new in zip(plan, new_values, strict=True):
             copied = text[last : span.start]
             pieces.append(copied)
             pieces.append(new)
             start = out_len + len(copied)
             out_len = start + len(new)
-            replacements.append(
-                Replacement(span.label.value, name, span.start, span.end, start, out_len)
-            )
+            replacements.append(Replacement(label, name, span.start, span.end, start, out_len))
             last = span.end
         pieces.append(text[last:])
         return "".join(pieces), tuple(replacements)

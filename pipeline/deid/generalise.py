@@ -15,6 +15,7 @@ ZIP_RE = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 _YEAR4_RE = re.compile(r"(?<!\d)(1[89]\d\d|2[01]\d\d)(?!\d)")
 _NUMERIC_YY_RE = re.compile(r"(?<!\d)\d{1,2}[-/.]\d{1,2}[-/.](\d{2})(?!\d)")
 _AGE_DIGITS_RE = re.compile(r"(?<!\d)(\d{1,3})(?!\d)")
+_NON_DIGIT_RE = re.compile(r"\D")
 
 AGE_FORMS = {"90_or_older": "90 or older", "over_89": "over 89", "90+": "90+"}
 
@@ -36,7 +37,7 @@ def zip3(zip_code: str) -> str:
     Args:
         zip_code: a five-digit ZIP or ZIP+4 (other digits are ignored).
     """
-    digits = re.sub(r"\D", "", zip_code)[:3]
+    digits = _NON_DIGIT_RE.sub("", zip_code)[:3]
     if len(digits) < 3:
         return "000"
     return "000" if digits in restricted_zip3().prefixes else digits

@@ -147,12 +147,21 @@ class LeakGate:
 
     @staticmethod
     def _is_ours(output: str, start: int, end: int, ours: Intervals) -> bool:
-        covered = [False] * (end - start)
+        if ours.contains(start, end):
+            # The usual finding: one of our surrogates, all blanked below, so no word is left.
+            return True
+        # The finding's text with every character inside one of our ranges blanked. The
+        # ranges are sorted and disjoint, so the blanked text is built from slices and runs
+        # of spaces rather than one character at a time.
+        pieces: list[str] = []
+        cursor = start
         for a, b in ours.touching(start, end):
-            for i in range(max(a, start), min(b, end)):
-                covered[i - start] = True
-        outside = "".join(" " if c else output[start + i] for i, c in enumerate(covered))
-        words = _WORD_RE.findall(outside)
+            a, b = max(a, start), min(b, end)
+            pieces.append(output[cursor:a])
+            pieces.append(" " * (b - a))
+            cursor = b
+        pieces.append(output[cursor:end])
+        words = _WORD_RE.findall("".join(pieces))
         return all(w.casefold().rstrip(".") in _CONTEXT_WORDS for w in words)
 
     def _verbatim(
@@ -160,13 +169,16 @@ class LeakGate:
     ) -> list[Residual]:
         # value -> (label, case-insensitive?)
         needles: dict[str, tuple[str, bool]] = {}
+        name = Category.NAME  # an enum member lookup, hoisted out of the loop
         for orig in originals:
             if orig.operator.startswith("generalise"):
                 continue  # a year, ZIP3 or age <= 89 stays on purpose
             value = orig.value.strip()
-            if len(value) >= self._min and any(c.isalnum() for c in value):
+            # (A value starting with an alphanumeric answers ``any`` at once, without a
+            # generator: most do.)
+            if len(value) >= self._min and (value[:1].isalnum() or any(c.isalnum() for c in value)):
                 needles.setdefault(value, (orig.label, True))
-            if self._name_words and orig.label == Category.NAME:
+            if self._name_words and orig.label == name:
                 # Name words as written (and in capitals): "Rose" the person, not "rose".
                 for word in _NAME_WORD_RE.findall(value):
                     if word.casefold() not in KEEP_WORDS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 from pipeline.deid.context import DeidContext, KeyedRandom, normalise
 from pipeline.deid.lexicon import name_pools
@@ -95,6 +96,11 @@ def apply_case(template: str, word: str) -> str:
 
 def base_letter(word: str) -> str:
     """Return the unaccented upper-case first letter of ``word`` (``"É"`` -> ``"E"``)."""
+    first = word[:1]
+    if first.isascii():
+        # NFKD leaves ASCII as it is and strips nothing from it: the same letter, cheaper.
+        letter = first.upper()
+        return letter if letter.isalpha() else "X"
     decomposed = unicodedata.normalize("NFKD", word[:1])
     letter = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
     return letter if letter.isascii() and letter.isalpha() else "X"
@@ -102,9 +108,21 @@ def base_letter(word: str) -> str:
 
 def initial_for(ctx: DeidContext, letter: str) -> str:
     """The letter a name initial maps to in this scope (never the letter itself)."""
-    pools = name_pools()
-    options = [x for x in pools.letters if x != letter]
-    return KeyedRandom(ctx.keyring, ctx.scope, "NAME", "initial", letter).choice(options)
+    key = ("initial", letter)
+    found = ctx.memo.get(key)
+    if found is None:
+        # A pure function of (key, scope, letter): memoised per request.
+        found = KeyedRandom(ctx.keyring, ctx.scope, "NAME", "initial", letter).choice(
+            _other_letters(letter)
+        )
+        ctx.memo[key] = found
+    return found
+
+
+@cache
+def _other_letters(letter: str) -> tuple[str, ...]:
+    """The initials ``letter`` may map to (all but itself), built once per letter."""
+    return tuple(x for x in name_pools().letters if x != letter)
 
 
 def role_of(word: str) -> str:
@@ -114,6 +132,16 @@ def role_of(word: str) -> str:
 
 def surrogate_word(ctx: DeidContext, word: str) -> str:
     """Return the surrogate of one name word (case applied by the caller)."""
+    # "Smith" of "John Smith" and of "Mr. Smith": the same choice again (exact, see
+    # DeidContext.choose), so it is made once per request.
+    key = ("word", word)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = _surrogate_word(ctx, word)
+    return found
+
+
+def _surrogate_word(ctx: DeidContext, word: str) -> str:
     pools = name_pools()
     role = role_of(word)
     letter = initial_for(ctx, base_letter(word))

@@ -14,6 +14,7 @@ Each operator also works on its own::
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from pipeline.deid.anonymizer import (
@@ -37,7 +38,13 @@ Params = dict[str, Any]
 
 def label_of(params: Params) -> str:
     """The Safe Harbor label of the entity (Presidio passes its entity type in the params)."""
-    entity = str(params.get("entity_type", ""))
+    return _label_value(str(params.get("entity_type", "")))
+
+
+@cache
+def _label_value(entity: str) -> str:
+    # Entity types are a handful of label names (never record text), asked for once per span:
+    # the mapping is worked out once per name. An unknown name raises, and is not cached.
     category = from_presidio(entity)
     if category is None:
         try:
@@ -60,6 +67,9 @@ class _Base(Operator):
 
     name = ""
     needs_context = True
+    #: Reads what the input contains (``ctx.input_words``/``input_values``): only then does the
+    #: engine work those sets out for a request.
+    reads_input = False
 
     def operator_name(self) -> str:
         """Registered, versioned name."""
@@ -155,6 +165,7 @@ class SurrogateOperator(_Base):
     """Consistent, realistic, format-preserving fake value of the entity's category."""
 
     name = "surrogate.v1"
+    reads_input = True
 
     def operate(self, text: str, params: Params | None = None) -> str:
         """Return the surrogate."""
@@ -190,6 +201,7 @@ class GeneraliseOperator(_Base):
     """
 
     name = "generalise.v1"
+    reads_input = True  # a GEO value that is not a bare ZIP gets a surrogate
 
     def operate(self, text: str, params: Params | None = None) -> str:
         """Return the generalised value."""

@@ -80,11 +80,14 @@ def propagate(text: str, spans: Sequence[Span], *, min_chars: int = 4) -> list[S
     """
     taken = Intervals((s.start, s.end) for s in spans)
     needles: dict[str, tuple[Category, bool]] = {}
+    name = Category.NAME  # an enum member lookup, hoisted out of the loop
     for span in spans:
         value = text[span.start : span.end].strip()
-        if len(value) >= min_chars and any(c.isalnum() for c in value):
+        # (A value starting with an alphanumeric answers ``any`` at once, without a
+        # generator: most do.)
+        if len(value) >= min_chars and (value[:1].isalnum() or any(c.isalnum() for c in value)):
             needles.setdefault(value, (span.label, False))
-        if span.label == Category.NAME:
+        if span.label == name:
             for word in NAME_WORD_RE.findall(value):
                 if word[0].isupper() and word.casefold() not in KEEP_WORDS:
                     needles.setdefault(word, (span.label, True))
@@ -126,23 +129,31 @@ def prepare_tags(ctx: DeidContext, text: str, spans: Sequence[Span]) -> None:
     """Group mentions of one person and number tags in text order.
 
     A name mention whose words are a subset of a longer mention's ("Smith" in "John Smith")
-    joins that mention's group, so both get ``[NAME_1]``.
+    joins that mention's group, so both get ``[NAME_1]``. A label's numbers depend only on the
+    spans of that label, so a caller may pass just the spans of the labels it tags.
     """
     groups: list[tuple[str, frozenset[str]]] = []
-    names = [s for s in spans if s.label == Category.NAME]
-    for span in sorted(names, key=lambda s: (-len(name_words(text[s.start : s.end])), s.start)):
-        value = text[span.start : span.end]
-        words = name_words(value)
-        key = next((g for g, gw in groups if words and words <= gw), None)
-        if key is None:
-            key = " ".join(sorted(words)) or normalise(value)
-            groups.append((key, words))
-        ctx.tag_groups[(Category.NAME.value, normalise(value))] = key
+    name_label = Category.NAME.value
+    # (words, start, normalised value) of each name mention, each computed once.
+    names: list[tuple[frozenset[str], int, str]] = []
+    for s in spans:
+        if s.label == Category.NAME:
+            value = text[s.start : s.end]
+            names.append((name_words(value), s.start, normalise(value)))
+    for words, _start, norm in sorted(names, key=lambda n: (-len(n[0]), n[1])):
+        group = next((g for g, gw in groups if words and words <= gw), None)
+        if group is None:
+            group = " ".join(sorted(words)) or norm
+            groups.append((group, words))
+        ctx.tag_groups[(name_label, norm)] = group
+    # Numbers run per label in order of first appearance: count each label's groups as they
+    # come instead of recounting every number given so far.
+    counts: dict[str, int] = {}
+    for lab, _ in ctx.tag_numbers:
+        counts[lab] = counts.get(lab, 0) + 1
     for span in spans:
         label = span.label.value
         norm = normalise(text[span.start : span.end])
-        group = ctx.tag_groups.get((label, norm), norm)
-        if (label, group) not in ctx.tag_numbers:
-            ctx.tag_numbers[(label, group)] = 1 + sum(
-                1 for lab, _ in ctx.tag_numbers if lab == label
-            )
+        key = (label, ctx.tag_groups.get((label, norm), norm))
+        if key not in ctx.tag_numbers:
+            counts[label] = ctx.tag_numbers[key] = counts.get(label, 0) + 1

@@ -47,6 +47,11 @@ def _luhn_fix(digits: str) -> str:
 
 
 _RUN_RE = re.compile(r"\d+|[A-Z]+|[a-z]+")
+# Compiled once: the module-level re functions look each pattern up in re's cache per call.
+_NON_DIGIT_RE = re.compile(r"\D")
+_SPACE_DASH_RE = re.compile(r"\s|-")
+_DIGIT_RUN_RE = re.compile(r"\d+")
+_LOCAL_PART_RE = re.compile(r"([^A-Za-z0-9]+)")
 
 
 def shape_preserving(rng: KeyedRandom, text: str) -> str:
@@ -56,25 +61,30 @@ def shape_preserving(rng: KeyedRandom, text: str) -> str:
     never stays "3", and "22 22 1234" does not keep a "22" anywhere).
     """
     out = list(_shape_once(rng, text))
-    runs = {m.group() for m in _RUN_RE.finditer(text)}
-    for run in _RUN_RE.finditer(text):
+    runs = [(m.start(), m.end(), m.group()) for m in _RUN_RE.finditer(text)]
+    values = {run for _, _, run in runs}
+    for start, end, run in runs:
         for _ in range(16):
-            if "".join(out[run.start() : run.end()]) not in runs:
+            if "".join(out[start:end]) not in values:
                 break
-            out[run.start() : run.end()] = _shape_once(rng, run.group())
+            out[start:end] = _shape_once(rng, run)
     return "".join(out)
 
 
 def _shape_once(rng: KeyedRandom, text: str) -> str:
+    # The draws of rng.digit(nonzero) and rng.choice(_UPPER/_LOWER), spelt out (same draws in
+    # the same order): this loop runs once per character of every identifier, and the extra
+    # call layer was a large share of its cost.
+    below = rng.below
     out = []
     for i, ch in enumerate(text):
         if ch.isdigit():
             leading = i == 0 or not text[i - 1].isdigit()
-            out.append(rng.digit(nonzero=leading and ch != "0"))
+            out.append(str(1 + below(9)) if leading and ch != "0" else str(below(10)))
         elif ch.isalpha() and ch.isupper():
-            out.append(rng.choice(_UPPER))
+            out.append(_UPPER[below(len(_UPPER))])
         elif ch.isalpha():
-            out.append(rng.choice(_LOWER))
+            out.append(_LOWER[below(len(_LOWER))])
         else:
             out.append(ch)
     return "".join(out)
@@ -86,13 +96,13 @@ def identifier_surrogate(ctx: DeidContext, label: str, text: str) -> str:
     Card-like numbers (13-19 digits) that pass the Luhn check get a Luhn-valid surrogate, so a
     downstream validator treats the surrogate as the same kind of number.
     """
-    digits = re.sub(r"\D", "", text)
-    luhn = 13 <= len(digits) <= 19 and digits == re.sub(r"\s|-", "", text) and _luhn_ok(digits)
+    digits = _NON_DIGIT_RE.sub("", text)
+    luhn = 13 <= len(digits) <= 19 and digits == _SPACE_DASH_RE.sub("", text) and _luhn_ok(digits)
 
     def make(rng: KeyedRandom) -> str:
         value = shape_preserving(rng, text)
         if luhn:
-            new_digits = _luhn_fix(re.sub(r"\D", "", value))
+            new_digits = _luhn_fix(_NON_DIGIT_RE.sub("", value))
             it = iter(new_digits)
             value = "".join(next(it) if c.isdigit() else c for c in value)
         return value
@@ -113,15 +123,15 @@ def phone_surrogate(ctx: DeidContext, label: str, text: str) -> str:
     Numbers laid out otherwise get new digits in their own layout, none of their groups equal
     to a group of the original.
     """
-    digits = re.sub(r"\D", "", text)
+    digits = _NON_DIGIT_RE.sub("", text)
 
-    runs = set(re.findall(r"\d+", text)) - {"1", "555"}
+    runs = set(_DIGIT_RUN_RE.findall(text)) - {"1", "555"}
 
     def make(rng: KeyedRandom) -> str:
         value = _phone_once(rng)
         for _ in range(16):
             # No digit group of the original survives, the fixed 555/01 digits aside.
-            new_runs = set(re.findall(r"\d+", value)) - {"1", "555"}
+            new_runs = set(_DIGIT_RUN_RE.findall(value)) - {"1", "555"}
             if not new_runs & runs:
                 break
             value = _phone_once(rng)
@@ -130,7 +140,7 @@ def phone_surrogate(ctx: DeidContext, label: str, text: str) -> str:
     # Only a NANP-shaped number (3-3-4 groups, optionally a leading 1, or one run) gets the
     # fictional 555-01xx form; another layout (French 01.84.17.61.18) would carry the fixed
     # "01" into one of its groups, so it gets new digits in its own layout instead.
-    groups = [len(g) for g in re.findall(r"\d+", text)]
+    groups = [len(g) for g in _DIGIT_RUN_RE.findall(text)]
     nanp = groups in ([3, 3, 4], [1, 3, 3, 4], [10], [11], [3, 7], [7], [3, 4])
 
     def _phone_once(rng: KeyedRandom) -> str:
@@ -154,11 +164,11 @@ def phone_surrogate(ctx: DeidContext, label: str, text: str) -> str:
 
 def ssn_surrogate(ctx: DeidContext, text: str) -> str:
     """An SSN with area 900-999 (never issued) and group 01-49 (not an ITIN group)."""
-    digits = re.sub(r"\D", "", text)
+    digits = _NON_DIGIT_RE.sub("", text)
     if len(digits) != 9:
         return identifier_surrogate(ctx, Category.SSN.value, text)
 
-    runs = set(re.findall(r"\d+", text)) | {digits[:3], digits[3:5], digits[5:]}
+    runs = set(_DIGIT_RUN_RE.findall(text)) | {digits[:3], digits[3:5], digits[5:]}
 
     def make(rng: KeyedRandom) -> str:
         for _ in range(16):
@@ -218,8 +228,9 @@ def email_surrogate(ctx: DeidContext, text: str) -> str:
     local, _, _domain = text.rpartition("@")
     local = local or text
 
+    parts = _LOCAL_PART_RE.split(local)
+
     def make(rng: KeyedRandom) -> str:
-        parts = re.split(r"([^A-Za-z0-9]+)", local)
         out, words = [], 0
         for part in parts:
             if part.isalpha():
@@ -344,7 +355,7 @@ def geo_surrogate(
         out.append(text[last : match.start()])
         last = match.end()
         pos = (match.start(), match.end())
-        if any(a <= pos[0] and pos[1] <= b for a, b in protected):
+        if protected and any(a <= pos[0] and pos[1] <= b for a, b in protected):
             out.append(token)
         elif token[0].isdigit():
             if pos in zips and zip_mode == "zip3" and after_words:
@@ -371,6 +382,16 @@ def surrogate(
     ctx: DeidContext, label: str, text: str, *, zip_mode: str = "zip3", keep_states: bool = True
 ) -> str:
     """Return the surrogate of ``text`` detected as ``label`` (a Safe Harbor label)."""
+    # A value repeated in one request (propagation adds every mention) gets the surrogate its
+    # first mention got; memoising it is exact (see DeidContext.choose) and skips the draws.
+    key = ("surrogate", label, text, zip_mode, "1" if keep_states else "")
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = _surrogate(ctx, label, text, zip_mode, keep_states)
+    return found
+
+
+def _surrogate(ctx: DeidContext, label: str, text: str, zip_mode: str, keep_states: bool) -> str:
     if label == Category.NAME:
         return name_surrogate(ctx, text)
     if label == Category.GEO:

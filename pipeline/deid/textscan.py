@@ -39,26 +39,37 @@ def word_matches(
         ignore_case: match regardless of case.
         lowered: ``text.lower()``, when the caller already has it (searching many needles).
     """
+    # Everything up to the first occurrence is worked out here, eagerly: most needles occur
+    # nowhere, and then no generator is made at all.
     if not needle:
-        yield from _regex_matches(text, needle, ignore_case)
-        return
+        return _regex_matches(text, needle, ignore_case)
     if ignore_case:
         if not (text.isascii() and needle.isascii()):
             # Unicode case-insensitive matching is not str.lower() (the Kelvin sign matches
             # "k"); leave those texts to the regex engine.
-            yield from _regex_matches(text, needle, ignore_case)
-            return
+            return _regex_matches(text, needle, ignore_case)
         hay = lowered if lowered is not None else text.lower()
         needle = needle.lower()
     else:
         hay = text
-    size, length = len(needle), len(text)
     pos = hay.find(needle)
+    if pos < 0:
+        return iter(())
+    return _scan(text, hay, needle, pos)
+
+
+def _scan(text: str, hay: str, needle: str, pos: int) -> Iterator[tuple[int, int]]:
+    """Whole-word occurrences of ``needle`` in ``hay`` (``text`` or its lower case) from ``pos``.
+
+    ``pos`` is the first occurrence; a rejected one moves the search on by one character.
+    """
+    size, length = len(needle), len(text)
     while pos >= 0:
         end = pos + size
-        if (pos == 0 or not is_word_char(text[pos - 1])) and (
-            end == length or not is_word_char(text[end])
-        ):
+        # is_word_char, inlined (it runs twice per candidate position).
+        before = text[pos - 1] if pos else ""
+        after = text[end] if end < length else ""
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
             yield pos, end
             pos = hay.find(needle, end)
         else:
