@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pipeline.config import Settings
-from pipeline.detect.merge import merge_spans
+from pipeline.detect.merge import label_limits, merge_with_limits
 from pipeline.detect.profiles import import_recognizer_module, recognizer_names
 from pipeline.detect.registry import Recognizer, resolve
 from pipeline.detect.taxonomy import Category
@@ -28,6 +28,9 @@ DETECTOR_VERSION = "detector.v1"
 
 #: A chat message: a plain string or an OpenAI-style mapping with a string ``content``.
 Message = str | Mapping[str, object]
+#: Coverage entries are immutable values: those with small hit counts are built once and
+#: shared (the cache is bounded by recognizers x this many counts).
+_SHARED_COUNTS = 64
 
 
 class Detector:
@@ -53,6 +56,14 @@ class Detector:
         self.max_text_chars = max_text_chars
         self.profile = profile
         self.version = f"{DETECTOR_VERSION}:{profile}:" + "+".join(r.name for r in self.recognizers)
+        # Per-call work derived from the configuration, built on first use and rebuilt if the
+        # attributes above are reassigned (see _label_limits and _coverage_plan).
+        self._limits_for: tuple[dict[str, float], float] | None = None
+        self._limits: dict[Category, float] = {}
+        self._plan_for: tuple[Recognizer, ...] | None = None
+        self._emitters: dict[Category, tuple[str, ...]] = {}
+        self._no_hits: dict[Category, tuple[CoverageEntry, ...]] = {}
+        self._entries: dict[tuple[str, int], CoverageEntry] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, *, profile: str | None = None) -> Detector:
@@ -116,6 +127,7 @@ class Detector:
                 )
         if not texts:
             return []
+        limits = self._label_limits()
         raw: list[list[Span]] = [[] for _ in texts]
         hits: list[dict[tuple[str, Category], int]] = [{} for _ in texts]
         for rec in self.recognizers:
@@ -127,37 +139,64 @@ class Detector:
                 raise DetectionError(f"recognizer {rec.name} failed: {type(exc).__name__}") from exc
             if len(found) != len(texts):
                 raise DetectionError(f"recognizer {rec.name} returned a wrong batch size")
+            name, categories = rec.name, rec.categories
             for i, spans in enumerate(found):
                 n = len(texts[i])
+                counts = hits[i]
                 for s in spans:
-                    if not (0 <= s.start < s.end <= n) or s.label not in rec.categories:
+                    label = s.label
+                    if not (0 <= s.start < s.end <= n) or label not in categories:
                         raise DetectionError(
-                            f"recognizer {rec.name} returned an invalid span",
+                            f"recognizer {name} returned an invalid span",
                             reason="invalid_span",
                         )
-                    if s.score >= self.thresholds.get(s.label.value, self.default_threshold):
-                        key = (rec.name, s.label)
-                        hits[i][key] = hits[i].get(key, 0) + 1
+                    if s.score >= limits[label]:
+                        key = (name, label)
+                        counts[key] = counts.get(key, 0) + 1
                 raw[i].extend(spans)
         out = []
         for i, text in enumerate(texts):
-            merged = merge_spans(
-                raw[i],
-                text=text,
-                thresholds=self.thresholds,
-                default_threshold=self.default_threshold,
-            )
+            merged = merge_with_limits(raw[i], text, limits)
             out.append(Detection(tuple(merged), self._coverage(hits[i]), self.version))
         return out
 
+    def _label_limits(self) -> dict[Category, float]:
+        """Return each label's minimum score (the thresholds, else the default)."""
+        config = (self.thresholds, self.default_threshold)
+        if self._limits_for != config:
+            self._limits = label_limits(self.thresholds, self.default_threshold)
+            self._limits_for = (dict(self.thresholds), self.default_threshold)
+        return self._limits
+
+    def _coverage_plan(self) -> None:
+        """Record, per label in enum order, the recognizers that can emit it.
+
+        Also each label's entries for a text without hits, built once: they are immutable,
+        so every such record shares them.
+        """
+        self._emitters = {
+            cat: tuple(r.name for r in self.recognizers if cat in r.categories) for cat in Category
+        }
+        self._no_hits = {
+            cat: tuple(self._entry(n, 0) for n in names) for cat, names in self._emitters.items()
+        }
+        self._plan_for = self.recognizers
+
+    def _entry(self, name: str, count: int) -> CoverageEntry:
+        if count >= _SHARED_COUNTS:
+            return CoverageEntry(name, True, count)
+        entry = self._entries.get((name, count))
+        if entry is None:
+            entry = self._entries[(name, count)] = CoverageEntry(name, True, count)
+        return entry
+
     def _coverage(self, hits: Mapping[tuple[str, Category], int]) -> Coverage:
-        entries: dict[Category, tuple[CoverageEntry, ...]] = {}
-        for cat in Category:
-            entries[cat] = tuple(
-                CoverageEntry(r.name, True, hits.get((r.name, cat), 0))
-                for r in self.recognizers
-                if cat in r.categories
-            )
+        if self._plan_for is not self.recognizers:
+            self._coverage_plan()
+        # A copy of the no-hit record (same label order), then the labels that were hit.
+        entries = dict(self._no_hits)
+        for _, cat in hits:
+            entries[cat] = tuple(self._entry(n, hits.get((n, cat), 0)) for n in self._emitters[cat])
         return Coverage(entries)
 
     # --- chat messages ----------------------------------------------------------------------

@@ -13,9 +13,12 @@ Rules, applied in this order so the result does not depend on recognizer order:
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 
-from pipeline.detect.intervals import Intervals
+from pipeline.detect.fastspan import new_span
 from pipeline.detect.taxonomy import Category
 from pipeline.detect.types import Span
 
@@ -44,6 +47,10 @@ PRIORITY: tuple[Category, ...] = (
 )
 _RANK = {c: i for i, c in enumerate(PRIORITY)}
 _JOIN_GAPS = frozenset({" ", "-"})
+#: One character for which ``str.isalnum()`` is true: ``\w`` less the underscore (``re``
+#: defines ``\w`` as ``isalnum()`` or ``_``), so one C-speed search replaces a generator.
+_ALNUM_RE = re.compile(r"[^\W_]")
+_START_END = attrgetter("start", "end")
 
 
 def _clamp(score: float) -> float:
@@ -57,6 +64,8 @@ def overlap_key(s: Span) -> tuple[int, int, float, int, str]:
 
 def _union_same_label(spans: list[Span], text: str | None) -> list[Span]:
     """Union overlapping (and single-gap adjacent) spans of one label."""
+    if len(spans) == 1:
+        return spans  # the common case: nothing to union
     out: list[Span] = []
     for s in sorted(spans, key=lambda s: (s.start, -s.end)):
         if out:
@@ -66,7 +75,7 @@ def _union_same_label(spans: list[Span], text: str | None) -> list[Span]:
             )
             if joinable:
                 best = last if last.score >= s.score else s
-                out[-1] = Span(
+                out[-1] = new_span(
                     last.start, max(last.end, s.end), last.label, best.score, best.recognizer
                 )
                 continue
@@ -79,7 +88,16 @@ def _has_content(text: str | None, start: int, end: int) -> bool:
         return False
     if text is None:
         return True
-    return any(ch.isalnum() for ch in text[start:end])
+    # The first character decides most pieces (they were trimmed of whitespace).
+    return text[start].isalnum() or _ALNUM_RE.search(text, start, end) is not None
+
+
+def label_limits(
+    thresholds: Mapping[str, float] | None, default_threshold: float
+) -> dict[Category, float]:
+    """Return the minimum score of every label (``thresholds[label]``, else the default)."""
+    limits = thresholds or {}
+    return {c: limits.get(c.value, default_threshold) for c in Category}
 
 
 def merge_spans(
@@ -100,31 +118,62 @@ def merge_spans(
     Returns:
         Sorted, non-overlapping spans with scores clamped to [0, 1].
     """
-    limits = thresholds or {}
+    return merge_with_limits(spans, text, label_limits(thresholds, default_threshold))
+
+
+def merge_with_limits(
+    spans: Iterable[Span], text: str | None, limits: Mapping[Category, float]
+) -> list[Span]:
+    """:func:`merge_spans` with the per-label minimum scores of :func:`label_limits`.
+
+    The detector computes the limits once, not once per span of every text.
+    """
     by_label: dict[Category, list[Span]] = {}
     for s in spans:
         if s.end <= s.start:
             continue
-        score = _clamp(s.score)
-        if score < limits.get(s.label.value, default_threshold):
-            continue
-        if score != s.score:
+        score = s.score
+        if score < 0.0 or score > 1.0:
+            score = _clamp(score)
             s = Span(s.start, s.end, s.label, score, s.recognizer)
+        if score < limits[s.label]:
+            continue
         by_label.setdefault(s.label, []).append(s)
     pieces = [p for label in by_label for p in _union_same_label(by_label[label], text)]
     # Winners first; each later span keeps only what no earlier (better) span covers. The kept
     # ranges never overlap, so bisection finds the few a new piece touches (linear merging, not
-    # quadratic, however many spans a text has).
+    # quadratic, however many spans a text has). The kept ranges are two sorted lists (as in
+    # :class:`~pipeline.detect.intervals.Intervals`, inlined: this loop runs for every span).
     pieces.sort(key=overlap_key)
-    taken = Intervals()
+    starts: list[int] = []
+    ends: list[int] = []
     kept: list[Span] = []
     for s in pieces:
-        for a, b in taken.uncovered(s.start, s.end):
+        start, end = s.start, s.end
+        j = bisect_right(ends, start)  # the first kept range that ends after ``start``
+        if j == len(starts) or starts[j] >= end:
+            parts: list[tuple[int, int]] = [(start, end)]  # touches nothing (most pieces)
+        else:
+            parts = []
+            cursor = start
+            while j < len(starts) and starts[j] < end:
+                if starts[j] > cursor:
+                    parts.append((cursor, starts[j]))
+                cursor = max(cursor, ends[j])
+                j += 1
+            if cursor < end:
+                parts.append((cursor, end))
+        for a, b in parts:
             a, b = _trim(text, a, b)
             if _has_content(text, a, b):
-                taken.add(a, b)
-                kept.append(Span(a, b, s.label, s.score, s.recognizer))
-    kept.sort(key=lambda s: (s.start, s.end))
+                k = bisect_left(starts, a)
+                starts.insert(k, a)
+                ends.insert(k, b)
+                # An untouched piece is kept as it is (spans are immutable values).
+                kept.append(
+                    s if a == start and b == end else new_span(a, b, s.label, s.score, s.recognizer)
+                )
+    kept.sort(key=_START_END)
     return kept
 
 
@@ -139,4 +188,4 @@ def _trim(text: str | None, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-__all__ = ["PRIORITY", "merge_spans", "overlap_key"]
+__all__ = ["PRIORITY", "label_limits", "merge_spans", "merge_with_limits", "overlap_key"]

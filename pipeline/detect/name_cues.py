@@ -242,16 +242,27 @@ _MAX_SIGNOFF_CHARS = 60
 def segments(text: str) -> list[tuple[int, int]]:
     """Return (start, end) of the short stripped pieces of ``text`` (signature candidates)."""
     out = []
-    for m in _SEGMENT_RE.finditer(text):
-        a, b = m.span()
-        if b - a > _MAX_SIGNOFF_CHARS + 6:
+    pos = 0
+    # Pieces never cross a newline, so each line is matched on its own; a long line without
+    # a run of 3 blanks is one piece, too long to keep: skipped without running the regex
+    # (most of the text of a prompt). The matches of the other lines are exactly those of
+    # the whole text: at a line's end the look-ahead sees "\n" there, the end here.
+    for line in text.split("\n"):
+        end = pos + len(line)
+        if len(line) > _MAX_SIGNOFF_CHARS + 6 and "   " not in line and "\t" not in line:
+            pos = end + 1
             continue
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if 0 < b - a <= _MAX_SIGNOFF_CHARS:
-            out.append((a, b))
+        for m in _SEGMENT_RE.finditer(text, pos, end):
+            a, b = m.span()
+            if b - a > _MAX_SIGNOFF_CHARS + 6:
+                continue
+            while a < b and text[a].isspace():
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
+            if 0 < b - a <= _MAX_SIGNOFF_CHARS:
+                out.append((a, b))
+        pos = end + 1
     return out
 
 

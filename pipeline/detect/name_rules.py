@@ -40,6 +40,9 @@ _SHAPE_TAIL = (
 )
 _SHAPE_RE = re.compile(r"(?:[.!?\"\u201d] |\n)" + _NAME_WORDS + _SHAPE_TAIL)
 _SHAPE_START_RE = re.compile(_NAME_WORDS + _SHAPE_TAIL)
+#: The tail alone: every shape match holds one, so a text without it has no shape (most
+#: texts; one search for the tail costs about half the two searches for whole shapes).
+_SHAPE_TAIL_RE = re.compile(_SHAPE_TAIL)
 #: A single letter between two words: a middle-initial candidate ("Ryan P Costa").
 _MIDDLE_RE = re.compile(r" ([^\W\d_])(?=\.? [^\W\d_])")
 #: The rest of a comma list of single words after its first item, "and" before the last
@@ -105,6 +108,8 @@ class NameRules(NameGrowth):
     def _shape_spans(self, text: str, toks: list[Token], mode: CaseMode) -> list[Span]:
         """Names by sentence shape: vocatives, speaker labels, subjects of a person's verb."""
         out: list[Span] = []
+        if _SHAPE_TAIL_RE.search(text) is None:
+            return out
         first = _SHAPE_START_RE.match(text)
         for m in itertools.chain([first] if first else [], _SHAPE_RE.finditer(text)):
             a, b = m.span(1)
@@ -134,7 +139,13 @@ class NameRules(NameGrowth):
         out: list[Span] = []
         found_ends = {s.end for s in spans}
         n = len(toks)
+        mixed = mode is CaseMode.MIXED
         for m in _MIDDLE_RE.finditer(text):
+            if mixed and not m.group(1).isupper():
+                # The mixed-case test below, done first: its initial is this very letter (a
+                # token that starts there is just the letter: "." or " " follows it). Most
+                # candidates are the article " a ".
+                continue
             k = bisect_left(toks, m.start(1), key=token_start)
             if not 0 < k < n - 1 or toks[k].start != m.start(1):
                 continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.config import Settings
+from pipeline.detect.fastspan import new_span
 from pipeline.detect.name_cues import (
     AFTER_WEAK,
     AFTER_WORDS,
@@ -90,7 +91,7 @@ class NameContextRecognizer(NameRules):
         def add(a: int, b: int, score: float) -> None:
             if b <= a:
                 return
-            spans.append(Span(toks[a].start, name_end(toks[b - 1]), Category.NAME, score, NAME))
+            spans.append(new_span(toks[a].start, name_end(toks[b - 1]), Category.NAME, score, NAME))
             # Coordinated names share the evidence: "Drs Ballou and Dutter", "Sons A, B and C".
             while b < n - 1 and toks[b].start - toks[b - 1].end <= 3:
                 link = text[toks[b - 1].end : toks[b].start].strip()

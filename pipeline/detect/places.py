@@ -117,6 +117,8 @@ MOVES = frozenset(
         "travelled", "resides", "reside", "moved", "born", "home",
     )
 )  # fmt: skip
+#: Words before a ward that make it one (built once, not per candidate).
+_WARD_CUES = _WARD_CONTEXT | MOVES
 #: Address unit words; the field after "<unit> <number>" is the town.
 _UNIT_WORDS = frozenset({"apt", "suite", "unit", "box", "ste"})
 _UNIT_RE = re.compile(r"\.? ?#?\d{1,6}[A-Za-z]?(?: {2,}|\s*[,>\n]\s*)")
@@ -170,6 +172,13 @@ def _ward_matches(text: str) -> Iterator[re.Match[str]]:
         if m is not None:
             last_end = m.end()
             yield m
+
+
+def _with_end(span: Span, end: int) -> Span:
+    """Return ``span`` ending at ``end`` (itself when the end is unchanged: spans are values)."""
+    if end == span.end:
+        return span
+    return Span(span.start, end, span.label, span.score, span.recognizer)
 
 
 class LocationContextRecognizer:
@@ -236,9 +245,7 @@ class LocationContextRecognizer:
         if mode is CaseMode.MIXED and spans:
             # A postal code written after a town ("in Bjert 6091"); facilities have none.
             spans = [
-                s
-                if s.score >= _SCORE_FACILITY
-                else Span(s.start, postal_after(text, s.end), s.label, s.score, s.recognizer)
+                s if s.score >= _SCORE_FACILITY else _with_end(s, postal_after(text, s.end))
                 for s in spans
             ]
         spans.extend(self._acronyms(text, toks))
@@ -405,6 +412,8 @@ class LocationContextRecognizer:
                 and not (any(c in text[toks[k - 1].end : t.start] for c in "\n|:;("))
             ):
                 found.add(t.text)
+        if not found:
+            return []  # (most texts: no pass over every token for nothing)
         return [
             Span(t.start, t.end, Category.GEO, _SCORE_CONTEXT, NAME)
             for t in toks
@@ -425,7 +434,7 @@ class LocationContextRecognizer:
             if self._w.is_stop(low) or self._w.is_word(low) or low in MOVES:
                 continue
             before = text[max(0, m.start() - 12) : m.start()].split()
-            cued = bool(before) and before[-1].lower().strip(".,") in _WARD_CONTEXT | MOVES
+            cued = bool(before) and before[-1].lower().strip(".,") in _WARD_CUES
             if word.islower() and mode is not CaseMode.LOWER:
                 # "able to advance 30 cm": prose, not a ward; but "called to quartermain 6",
                 # a long word with no everyday, clinical or name reading, right after "to".

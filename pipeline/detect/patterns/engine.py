@@ -150,7 +150,9 @@ class PatternEngine:
         best: dict[tuple[int, int], int] = {}
         get = best.get
         kind = self._kind
-        pending: dict[int, list[int]] = {expr: [] for expr in self._window}
+        # Match ends of the windowed expressions that matched (a few of the dozens per text).
+        pending: dict[int, list[int]] = {}
+        pending_get = pending.get
 
         # Called once per match, in C's scan loop: the cheapest dispatch wins here.
         def on_match(expr: int, start: int, end: int, _flags: int, _ctx: object) -> None:
@@ -162,14 +164,18 @@ class PatternEngine:
             elif k == _KEYWORD:
                 best[(expr, end)] = end
             else:
-                pending[expr].append(end)
+                ends = pending_get(expr)
+                if ends is None:
+                    pending[expr] = [end]
+                else:
+                    ends.append(end)
 
         try:
             if self._db is not None:
                 self._db.scan(data, match_event_handler=on_match, scratch=self._scratch(self._db))
-            for expr, expr_ends in pending.items():
-                if expr_ends:
-                    self._recover_starts(data, expr, expr_ends, best)
+            # In expression order, as the windows were compiled (the order ``best`` fills in).
+            for expr in sorted(pending):
+                self._recover_starts(data, expr, pending[expr], best)
         except hyperscan.HyperscanError as exc:
             raise DetectionError(f"hyperscan scan failed: {type(exc).__name__}") from exc
         owner = self._owner
@@ -193,30 +199,27 @@ class PatternEngine:
         max_len, ahead, db, needs_digit = self._window[expr]
         # The anchor opens the match when the window reaches further ahead than back.
         number_after = ahead > max_len
+        size = len(data)
         cuts: list[int] = []
         segments: list[list[int]] = []  # merged [low, high) windows in ``data``
-        for end in sorted(ends):
+        for end in sorted(ends) if len(ends) > 1 else ends:
             if needs_digit and not _number_token_near(data, end, after=number_after):
                 continue
-            low = max(0, end - max_len)
-            high = min(len(data), end + ahead)
+            low = end - max_len if end > max_len else 0
+            high = end + ahead if end + ahead < size else size
             # Widen to UTF-8 character boundaries so each window is valid UTF-8.
             while low > 0 and 0x80 <= data[low] < 0xC0:
                 low -= 1
-            while high < len(data) and 0x80 <= data[high] < 0xC0:
+            while high < size and 0x80 <= data[high] < 0xC0:
                 high += 1
             cuts.append(end)
             if segments and low <= segments[-1][1]:
-                segments[-1][1] = max(segments[-1][1], high)
+                if high > segments[-1][1]:
+                    segments[-1][1] = high
             else:
                 segments.append([low, high])
         if not cuts:
             return
-        bases: list[int] = []  # offset of each segment in the joined buffer
-        offset = 0
-        for low, high in segments:
-            bases.append(offset)
-            offset += high - low + 1
         cut_set = set(cuts)
         found: dict[int, tuple[int, int]] = {}  # cut -> (start, -stop), absolute offsets
 
@@ -225,22 +228,38 @@ class PatternEngine:
             if seen is None or (start, -stop) < seen:
                 found[cut] = (start, -stop)
 
-        def on_match(_expr: int, start: int, stop: int, _flags: int, _ctx: object) -> None:
-            i = bisect_right(bases, start) - 1
-            shift = segments[i][0] - bases[i]
-            start += shift
-            stop += shift
+        def record(start: int, stop: int) -> None:
+            """Keep a match (absolute offsets) for each cut it may have started before."""
             if not ahead:
                 if stop in cut_set and stop - start <= max_len:
                     keep(stop, start, stop)
                 return
-            first = bisect_right(cuts, start)
-            for j in range(first, bisect_right(cuts, stop)):
+            for j in range(bisect_right(cuts, start), bisect_right(cuts, stop)):
                 cut = cuts[j]
                 if cut - start <= max_len and stop - cut <= ahead:
                     keep(cut, start, stop)
 
-        joined = b"\0".join(data[low:high] for low, high in segments)
+        if len(segments) == 1:
+            # One window (the common case): a match's offsets are shifted by its start.
+            shift = segments[0][0]
+            joined = data[shift : segments[0][1]]
+
+            def on_match(_expr: int, start: int, stop: int, _flags: int, _ctx: object) -> None:
+                record(start + shift, stop + shift)
+
+        else:
+            bases: list[int] = []  # offset of each segment in the joined buffer
+            offset = 0
+            for low, high in segments:
+                bases.append(offset)
+                offset += high - low + 1
+
+            def on_match(_expr: int, start: int, stop: int, _flags: int, _ctx: object) -> None:
+                i = bisect_right(bases, start) - 1
+                shift = segments[i][0] - bases[i]
+                record(start + shift, stop + shift)
+
+            joined = b"\0".join([data[low:high] for low, high in segments])
         db.scan(joined, match_event_handler=on_match, scratch=self._scratch(db))
         for start, neg_stop in found.values():
             key = (expr, start)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from pipeline.config import Settings
+from pipeline.detect.fastspan import new_span
 from pipeline.detect.patterns import address, ages, contact, dates, geo, ids
 from pipeline.detect.patterns.engine import PatternEngine, PatternSpec
 from pipeline.detect.registry import register
@@ -92,7 +93,7 @@ class PatternTier:
                 continue
             for h_start, h_end, label, score in (hit,) if isinstance(hit, tuple) else hit:
                 if 0 <= h_start < h_end <= size:
-                    add(Span(h_start, h_end, label, min(1.0, max(0.0, score)), names[index]))
+                    add(new_span(h_start, h_end, label, min(1.0, max(0.0, score)), names[index]))
         return _drop_contained(spans)
 
     def find_batch(self, texts: Sequence[str]) -> list[list[Span]]:
