@@ -98,8 +98,8 @@ def run_worker(args: argparse.Namespace) -> int:
         # Chatty libraries would build (and drop) dozens of DEBUG records per prompt.
         for name in NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    # The stage thread holds the GIL for up to this long while the event loop waits to
-    # resume after each select() or socket write; Python's default (5 ms) adds up per hop.
+    # How long the stage thread may hold the GIL while the event loop waits to resume after a
+    # select() or socket write (with the stage thread; a stage process has a GIL of its own).
     sys.setswitchinterval(settings.streaming.gil_switch_interval_s)
     log.info("worker starting stages=%s", ",".join(stages))
     Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
