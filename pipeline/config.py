@@ -203,7 +203,7 @@ class StreamingSettings(BaseModel):
     chain_stages: bool = False
     #: Where the CPU-bound stages run: a thread of the worker, or a child process of its own
     #: (the event loop then keeps the worker's GIL; see pipeline/streaming/stage_runner.py).
-    stage_executor: Literal["thread", "process"] = "thread"
+    stage_executor: Literal["inline", "thread", "process"] = "thread"
     #: ``sys.setswitchinterval`` of a worker process: how long the CPU-bound stage thread may
     #: keep the GIL while the event loop (provider calls, acknowledgements) waits for it.
     #: Python's 5 ms measured better here than 1 ms (more CPU and latency); see the README.

@@ -2,8 +2,11 @@
 
 Detection, de-identification and routing of a batch can take a few hundred milliseconds of
 CPU. Run on the event loop, they would hold back provider calls, broker acknowledgements and
-Faust's heartbeats for that long. Both runners take one batch at a time:
+Faust's heartbeats for that long. The runners take one batch at a time:
 
+- :class:`InlineRunner` (``inline``) runs them on the event loop anyway: no thread hop and no
+  GIL contention, which measured best for one worker whose stages pass records through their
+  topics, at the price of provider calls waiting behind each batch.
 - :class:`ThreadRunner` (``PHI_STREAMING__STAGE_EXECUTOR=thread``, the default) runs the
   stages on one thread of the worker process, over the worker's own :class:`Runtime` (tests
   inject faults into it). The event loop and Faust's consumer thread still share the GIL with
@@ -77,6 +80,24 @@ class StageRunner(Protocol):
 
     def close(self) -> None:
         """Release the thread or process."""
+
+
+class InlineRunner:
+    """Runs the stages on the event loop itself (nothing else runs while a batch does)."""
+
+    def __init__(self, runtime: Runtime, chained: Mapping[str, HandoffStage]) -> None:
+        self._runtime = runtime
+        self._chained = chained
+
+    async def run(self, stage: str, items: Batch) -> list[list[Out]]:
+        """See :class:`StageRunner`."""
+        return run_stage(self._runtime, self._chained, stage, items)
+
+    async def warm_up(self) -> None:
+        """Nothing to load: the runtime is built."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class ThreadRunner:
@@ -164,4 +185,6 @@ def stage_runner(
     """The runner ``PHI_STREAMING__STAGE_EXECUTOR`` asks for."""
     if settings.streaming.stage_executor == "process":
         return ProcessRunner(settings, stages)
+    if settings.streaming.stage_executor == "inline":
+        return InlineRunner(runtime, chained)
     return ThreadRunner(runtime, chained)

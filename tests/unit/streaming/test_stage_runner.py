@@ -1,4 +1,4 @@
-"""The stage runners: a thread of the worker, or a child process with a runtime of its own.
+"""The stage runners: the event loop, a thread of the worker, or a child process.
 
 Both must produce what the stage functions produce when called directly; the child builds its
 runtime from the settings alone (keys, policy file, detection profile).
@@ -18,7 +18,7 @@ from pipeline.errors import ConfigError
 from pipeline.policy import parse_policy
 from pipeline.serde import RecordType
 from pipeline.streaming.runtime import build_runtime
-from pipeline.streaming.stage_runner import ProcessRunner, ThreadRunner, run_stage
+from pipeline.streaming.stage_runner import InlineRunner, ProcessRunner, ThreadRunner, run_stage
 from pipeline.streaming.stages import chained_stages
 from tests.unit.streaming.test_streaming_stages import NAME, ORIGIN, POLICY, SSN, prompt
 
@@ -61,15 +61,17 @@ def test_both_runners_give_what_the_stages_give(tmp_path: Path) -> None:
             for outs in results
         ]
 
-    async def through(runner: ThreadRunner | ProcessRunner) -> list[list]:
+    async def through(runner: InlineRunner | ThreadRunner | ProcessRunner) -> list[list]:
         try:
             await runner.warm_up()
             return await runner.run("detect", items)
         finally:
             runner.close()
 
+    inline = asyncio.run(through(InlineRunner(runtime, links)))
     in_thread = asyncio.run(through(ThreadRunner(runtime, links)))
     in_child = asyncio.run(through(ProcessRunner(chained_settings, ALL)))
+    assert shape(inline) == shape(direct)
     assert shape(in_thread) == shape(direct)
     assert shape(in_child) == shape(direct)
     assert all(NAME.encode() not in o.value for outs in in_child for o in outs)
