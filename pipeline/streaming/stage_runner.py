@@ -1,4 +1,4 @@
-"""Where a worker runs its CPU-bound stage work: a thread of its own, or a child process.
+"""Where a worker runs its CPU-bound stage work: its event loop, a thread, or a child process.
 
 Detection, de-identification and routing of a batch can take a few hundred milliseconds of
 CPU. Run on the event loop, they would hold back provider calls, broker acknowledgements and
@@ -16,7 +16,7 @@ Faust's heartbeats for that long. The runners take one batch at a time:
   use a second core. The child is started with ``spawn`` (never ``fork`` from a process that
   runs threads), warmed up before the worker takes input, and ends with the worker.
 
-Either way the stage functions are the same pure functions; what crosses to a child process
+In every case the stage functions are the same pure functions; what crosses to a child process
 is the batch's encoded records and the encoded outputs, never anything decoded.
 """
 
