@@ -146,6 +146,11 @@ class Workers:
         entry: list[str],
     ) -> None:
         self.procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+        self.settings = load_settings()
+        self.count = count
+        app_id = env["PHI_STREAMING__APP_ID"]
+        #: The consumer groups the workers join (one per stage when split).
+        self.groups = [f"{app_id}-{s}" for s in STAGES] if split else [app_id]
         groups = [(s,) for s in STAGES] if split else [STAGES]
         for i in range(count):
             for stages in groups:
@@ -345,6 +350,24 @@ def canary_leaks(bodies: list[dict[str, Any]], canaries: dict[str, tuple[str, ..
     return leaks
 
 
+def wait_for_groups(settings: Settings, groups: list[str], members: int, timeout_s: float) -> None:
+    """Wait until each consumer group is stable with ``members`` members."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(dict(settings.kafka.librdkafka_config()))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = [f.result(10) for f in admin.describe_consumer_groups(groups).values()]
+        if all(
+            d.state == ConsumerGroupState.STABLE and len(d.members) >= members for d in described
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise BenchmarkError("the workers did not all join their consumer groups in time")
+        time.sleep(0.5)
+
+
 def wait_ready(
     producer: Any,
     collector: Collector,
@@ -368,6 +391,9 @@ def wait_ready(
         while time.monotonic() < deadline and not collector.count(sent):
             time.sleep(0.05)
     first_answer_s = time.monotonic() - started
+    # The first answer can come before every worker has joined its group; the rebalance a
+    # late worker causes would otherwise land in the first measured window.
+    wait_for_groups(workers.settings, workers.groups, workers.count, timeout_s)
     more = {f"warmup-x{i}" for i in range(warmup)}
     for i, rid in enumerate(sorted(more)):
         producer.send(pool[i % len(pool)].text, tenant=TENANT, user_id="bench", request_id=rid)
