@@ -100,12 +100,11 @@ class InlineRunner:
         """Nothing to release."""
 
 
-class ThreadRunner:
+class ThreadRunner(InlineRunner):
     """Runs the stages on one thread of this process, over ``runtime``."""
 
     def __init__(self, runtime: Runtime, chained: Mapping[str, HandoffStage]) -> None:
-        self._runtime = runtime
-        self._chained = chained
+        super().__init__(runtime, chained)
         self._executor: Executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="phi-stages"
         )
@@ -116,9 +115,6 @@ class ThreadRunner:
         return await loop.run_in_executor(
             self._executor, run_stage, self._runtime, self._chained, stage, items
         )
-
-    async def warm_up(self) -> None:
-        """Nothing to load: the runtime is built."""
 
     def close(self) -> None:
         """Let the thread end once idle (a batch in flight is never acknowledged: replayed)."""
