@@ -3,9 +3,10 @@
 ``create_app(settings, runtime)`` has no side effects until the app starts. Each agent decodes
 nothing itself: it hands raw values and offsets to a stage function and sends what comes back.
 
-Delivery: at-least-once (each agent awaits the broker's acknowledgement of a batch's outputs,
-:class:`~pipeline.streaming.delivery.DeliveredProducer`, before Faust may acknowledge and commit
-the batch's input offsets), made idempotent by request id: audit events of
+Delivery: at-least-once (a batch's input is acknowledged to Faust, and so committed, only
+after the broker acknowledged all its outputs,
+:class:`~pipeline.streaming.delivery.DeliveredProducer`; the agent processes the next batch
+meanwhile), made idempotent by request id: audit events of
 a replayed stage repeat their ``event_id``, and completions are effectively-once through the
 :class:`~pipeline.streaming.ledger.CompletionLedger`. Faust's ``exactly_once`` mode is not used:
 measured here against Kafka 4.1, it still duplicated outputs after a kill (its transactional id
