@@ -191,7 +191,8 @@ class StreamingSettings(BaseModel):
     max_prompt_chars: int = Field(default=200_000, ge=1)
     max_messages: int = Field(default=256, ge=1)
     #: Records per stage batch: 16 bounds the time a record waits behind its batch (measured
-    #: p99 at 100/s, chained, two workers: 141-242 ms over five runs, 171-544 ms with 64).
+    #: p99 at 100/s, chained, two workers: 141-370 ms over six runs, 171-544 ms over five
+    #: with 64; see the README).
     batch_size: int = Field(default=16, ge=1)
     batch_within_s: float = Field(default=0.02, gt=0)
     #: How soon a crashed worker's partitions move to another (Faust's default is 60 s).
