@@ -33,7 +33,7 @@ from pipeline.streaming.provider_stage import call_provider_batch
 from pipeline.streaming.records import Origin, Out
 from pipeline.streaming.runtime import Runtime
 from pipeline.streaming.stage_runner import stage_runner
-from pipeline.streaming.stages import chained_stages
+from pipeline.streaming.stages import chain_runtime
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,7 @@ def create_app(
 
     # Adjacent stages of this worker may be chained: their records pass in memory and the
     # topic between them is neither written nor read (PHI_STREAMING__CHAIN_STAGES).
-    chained = chained_stages(stages, t) if s.chain_stages else {}
-    runtime.chained = frozenset(chained)
+    chained = chain_runtime(runtime, stages)
     if chained:
         log.info("chained stages: %s", ", ".join(f.__name__ for f in chained.values()))
 

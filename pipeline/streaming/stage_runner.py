@@ -34,7 +34,7 @@ from pipeline.streaming.records import Origin, Out
 from pipeline.streaming.runtime import Runtime, build_runtime
 from pipeline.streaming.stages import (
     HandoffStage,
-    chained_stages,
+    chain_runtime,
     deid_record,
     detect_batch,
     follow_chain,
@@ -129,9 +129,7 @@ def _child_init(settings: Settings, stages: tuple[str, ...]) -> None:
     """Build the child's runtime (detector, keys, policy) once, as a worker would."""
     global _child
     runtime = build_runtime(settings, stages)
-    chained = chained_stages(stages, settings.topics) if settings.streaming.chain_stages else {}
-    runtime.chained = frozenset(chained)
-    _child = (runtime, chained)
+    _child = (runtime, chain_runtime(runtime, stages))
 
 
 def _child_run(stage: str, items: Batch) -> list[list[Out]]:

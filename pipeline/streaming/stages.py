@@ -179,6 +179,7 @@ def _detected_outputs(
     subject = req.get("subject_id")
     version = detections[0].detector_version if detections else "none"
     t = rt.settings.topics
+    scope_hash = rt.keyring.keyed_hash("scope.v1", _scope(req).key())
     audit = audit_event(
         rt.codec,
         t.audit,
@@ -204,14 +205,14 @@ def _detected_outputs(
             "detector_version": version,
             "target_provider": req.get("target_provider"),
             "model": req.get("model"),
-            "scope_hash": rt.keyring.keyed_hash("scope.v1", _scope(req).key()),
+            "scope_hash": scope_hash,
             "created_at": req["created_at"],
         }
         return [Out(t.detected, partition_key(req), b"", handoff=handoff), audit]
     record = {
         **ident(req),
         "subject": seal_text(rt.keyring, subject, f"subject|{rid}".encode()) if subject else None,
-        "scope_hash": rt.keyring.keyed_hash("scope.v1", _scope(req).key()),
+        "scope_hash": scope_hash,
         "messages": seal_messages(rt.keyring, rid, "detected", req["messages"]),
         "spans": spans,
         "coverage": _coverage_records(detections),
@@ -609,9 +610,7 @@ def _route(rt: Runtime, rec: Record) -> list[Out]:
 
 
 # ------------------------------------------------------------------------------ chaining ----
-#: A per-record stage: a record's value and origin in, the records to produce out.
-RecordStage = Callable[[Runtime, bytes, Origin], list[Out]]
-#: The same stage taking the record in memory from the stage before it in the worker.
+#: A per-record stage taking its record in memory from the stage before it in the worker.
 HandoffStage = Callable[[Runtime, Record, Origin], list[Out]]
 
 
@@ -629,6 +628,17 @@ def chained_stages(stages: Collection[str], topics: TopicSettings) -> dict[str, 
         chained[topics.detected] = deid_handoff
     if "deid" in stages and "route" in stages:
         chained[topics.deidentified] = route_handoff
+    return chained
+
+
+def chain_runtime(rt: Runtime, stages: Collection[str]) -> dict[str, HandoffStage]:
+    """Chain ``stages`` in ``rt`` as its settings ask; return what :func:`follow_chain` needs.
+
+    Sets ``rt.chained`` from the same mapping, so the two can never disagree.
+    """
+    s = rt.settings
+    chained = chained_stages(stages, s.topics) if s.streaming.chain_stages else {}
+    rt.chained = frozenset(chained)
     return chained
 
 
