@@ -41,6 +41,8 @@ def _read_all(settings: Settings, topic: str, timeout_s: float = 10.0) -> list[b
     """Return every value of ``topic`` up to its current end."""
     from confluent_kafka import Consumer, TopicPartition
 
+    from pipeline.kafka.offsets import watermarks
+
     conf: dict[str, Any] = dict(settings.kafka.librdkafka_config())
     conf.update({"group.id": f"phi-demo-{uuid.uuid4().hex}", "enable.auto.commit": False})
     consumer = Consumer(conf)
@@ -49,7 +51,7 @@ def _read_all(settings: Settings, topic: str, timeout_s: float = 10.0) -> list[b
         ends = {}
         assign = []
         for p in parts:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            low, high = watermarks(consumer, topic, p, timeout_s)
             if high > low:
                 ends[p] = high
                 assign.append(TopicPartition(topic, p, low))

@@ -190,6 +190,8 @@ def iter_kafka(
         TopicPartition,
     )
 
+    from pipeline.kafka.offsets import watermarks
+
     stats = stats if stats is not None else SourceStats()
     conf: dict[str, Any] = {
         **consumer_config,
@@ -217,9 +219,7 @@ def iter_kafka(
         ends: dict[int, int] = {}
         total = 0
         for start in starts:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, start.partition), timeout=metadata_timeout_s
-            )
+            low, high = watermarks(consumer, topic, start.partition, metadata_timeout_s)
             ends[start.partition] = high
             # offsets_for_times answers -1 (the end) for a partition with nothing after --from.
             if start.offset != -1:

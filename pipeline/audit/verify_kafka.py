@@ -44,6 +44,8 @@ def check_against_topic(
     """
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+    from pipeline.kafka.offsets import watermarks
+
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     conf: dict[str, Any] = {
         **consumer_config,
@@ -76,9 +78,7 @@ def check_against_topic(
                 continue
             summary = report.partitions.get(partition)
             last = summary.last_offset if summary is not None else -1
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout_s
-            )
+            low, high = watermarks(consumer, topic, partition, timeout_s)
             if low > last + 1:
                 findings.append(
                     Finding(

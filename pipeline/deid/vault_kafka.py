@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from pipeline.deid.vault import InMemoryVaultStore, VaultEntry
 from pipeline.errors import DeidError
+from pipeline.kafka.offsets import watermarks
 
 
 def ensure_vault_topic(
@@ -129,27 +130,8 @@ class KafkaVaultStore:
             consumer.close()
 
     def _high_watermark(self, consumer: Consumer, partition: int, deadline: float) -> int:
-        # Right after a topic is created its partitions may not have a leader yet: retry the
-        # retriable errors until the deadline instead of failing the load.
-        while True:
-            try:
-                _low, high = consumer.get_watermark_offsets(
-                    TopicPartition(self._topic, partition),
-                    timeout=max(0.5, deadline - time.monotonic()),
-                )
-                return int(high)
-            except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                retriable = isinstance(err, KafkaError) and err.code() in (
-                    KafkaError.NOT_LEADER_FOR_PARTITION,
-                    KafkaError.LEADER_NOT_AVAILABLE,
-                    KafkaError.UNKNOWN_TOPIC_OR_PART,
-                    KafkaError._TRANSPORT,
-                    KafkaError._TIMED_OUT,
-                )
-                if not retriable or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        # A just-created topic may not have partition leaders yet: retried until the deadline.
+        return watermarks(consumer, self._topic, partition, deadline - time.monotonic())[1]
 
     def _drain(self, consumer: Consumer, targets: dict[int, int], timeout: float) -> None:
         deadline = time.monotonic() + timeout

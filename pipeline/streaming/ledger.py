@@ -54,6 +54,8 @@ class CompletionLedger:
         """
         from confluent_kafka import Consumer, TopicPartition
 
+        from pipeline.kafka.offsets import watermarks
+
         with self._lock:
             conf: dict[str, str | bool] = dict(self._kafka.librdkafka_config())
             conf.update(
@@ -71,9 +73,7 @@ class CompletionLedger:
                 targets: dict[int, int] = {}
                 assign = []
                 for p in partitions:
-                    _low, high = consumer.get_watermark_offsets(
-                        TopicPartition(self._topic, p), timeout=timeout_s
-                    )
+                    _low, high = watermarks(consumer, self._topic, p, timeout_s)
                     start = self._positions.get(p, 0)
                     if high > start:
                         targets[p] = high

@@ -46,6 +46,7 @@ from pipeline.config import (
     load_settings,
 )
 from pipeline.kafka.admin import delete_topics, ensure_topics
+from pipeline.kafka.offsets import watermarks
 from pipeline.providers.local_server import LocalProviderServer
 from pipeline.serde import RecordType
 from pipeline.streaming.app import create_app, topic_specs
@@ -382,7 +383,7 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 20.0) -> list[Mess
             return []  # not created yet (a worker that is still starting creates it)
         targets: dict[int, int] = {}
         for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10.0)
+            low, high = watermarks(consumer, topic, p, 10.0)
             if high > low:
                 targets[p] = high
         if not targets:
@@ -524,7 +525,7 @@ class Pipeline:
             tps = [TopicPartition(topic, p) for topic in topics for p in range(t.partitions)]
             committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, 10)}
             for tp in tps:
-                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                _, high = watermarks(consumer, tp.topic, tp.partition, 10.0)
                 if high > 0 and committed[(tp.topic, tp.partition)] < high:
                     return False
             return True

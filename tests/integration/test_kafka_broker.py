@@ -285,3 +285,27 @@ def test_ensure_topics_is_idempotent(kafka_client_settings, caplog):
         assert "exists with 2 partitions" in caplog.text
     finally:
         delete_topics(kafka_client_settings, [name])
+
+
+def test_watermarks_of_a_topic_created_a_moment_ago(kafka_bootstrap):
+    """The race CI once lost: a topic's metadata is listed before its partitions have leaders.
+
+    Creating a topic and asking for its watermarks at once, many times over, must never raise
+    NOT_LEADER_FOR_PARTITION / LEADER_NOT_AVAILABLE: ``watermarks`` waits those out.
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from pipeline.kafka.offsets import watermarks
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    names = [f"wm-{uuid.uuid4().hex[:10]}" for _ in range(5)]
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": uuid.uuid4().hex})
+    try:
+        for name in names:
+            admin.create_topics([NewTopic(name, num_partitions=4, replication_factor=1)])
+            # no wait on the creation future: the query races the leader election on purpose
+            for partition in range(4):
+                assert watermarks(consumer, name, partition, 20.0) == (0, 0)
+    finally:
+        consumer.close()
+        admin.delete_topics(names)
