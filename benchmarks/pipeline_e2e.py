@@ -149,9 +149,14 @@ class Workers:
         self.settings = load_settings()
         self.count = count
         app_id = env["PHI_STREAMING__APP_ID"]
-        #: The consumer groups the workers join (one per stage when split).
-        self.groups = [f"{app_id}-{s}" for s in STAGES] if split else [app_id]
-        groups = [(s,) for s in STAGES] if split else [STAGES]
+        # Split: one process per stage, or with chained stages one for the chain (detect,
+        # deid, route) and one for the provider stage.
+        chained = env.get("PHI_STREAMING__CHAIN_STAGES") == "true"
+        groups: list[tuple[str, ...]] = [STAGES]
+        if split:
+            groups = [STAGES[:3], STAGES[3:]] if chained else [(s,) for s in STAGES]
+        #: The consumer groups the workers join (one per process kind when split).
+        self.groups = [f"{app_id}-{g[0]}" for g in groups] if split else [app_id]
         for i in range(count):
             for stages in groups:
                 name = f"w{i}-{'+'.join(stages) if split else 'all'}"
@@ -594,7 +599,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "prompt_chars_mean": round(sum(len(p.text) for p in pool) / len(pool)),
             "provider_max_concurrency": args.max_concurrency,
             "batch_size": settings.streaming.batch_size,
-            "batch_within_s": settings.streaming.batch_within_s,
+            "batch_linger_s": settings.streaming.batch_linger_s,
+            "provider_batch_linger_s": settings.streaming.provider_batch_linger_s,
             "partitions": settings.topics.partitions,
             "latency": "completion arrival at a consumer minus scheduled send time",
         },

@@ -27,6 +27,7 @@ from faust.types import EventT
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, StreamingError
 from pipeline.kafka.admin import TopicSpec
+from pipeline.streaming.batching import ready_batches
 from pipeline.streaming.delivery import DeliveredProducer
 from pipeline.streaming.ledger import CompletionLedger
 from pipeline.streaming.provider_stage import call_provider_batch
@@ -230,7 +231,7 @@ def create_app(
 
     Handler = Callable[[list[tuple[bytes, Origin]]], Awaitable[list[Out]]]
 
-    async def run_batches(stream: Any, handle: Handler) -> None:
+    async def run_batches(stream: Any, handle: Handler, linger_s: float) -> None:
         """Feed ``stream``'s batches to ``handle``; acknowledge a batch once its outputs are.
 
         The next batch is processed while the broker acknowledges the previous one's outputs
@@ -251,7 +252,7 @@ def create_app(
             if not task.cancelled() and task.exception() is not None:
                 failed.append(task.exception())  # type: ignore[arg-type]
 
-        async for events in stream.noack_take(s.batch_size, within=s.batch_within_s):
+        async for events in ready_batches(stream, s.batch_size, linger_s):
             if failed:
                 raise failed[0]  # the app is already crashing (send_all); take no more
             await caught_up()
@@ -279,7 +280,7 @@ def create_app(
         """Register the agent that runs ``stage`` on batches from ``source``."""
 
         async def agent(stream: Any) -> None:
-            await run_batches(stream, off_loop(stage))
+            await run_batches(stream, off_loop(stage), s.batch_linger_s)
 
         app.agent(topic(source), name=stage)(agent)
 
@@ -324,6 +325,6 @@ def create_app(
             name="provider",
         )
         async def provider_agent(stream: Any) -> None:
-            await run_batches(stream, call)
+            await run_batches(stream, call, s.provider_batch_linger_s)
 
     return app

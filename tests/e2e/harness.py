@@ -186,7 +186,6 @@ def e2e_settings(
         streaming=StreamingSettings(
             app_id=p,
             batch_size=batch_size,
-            batch_within_s=0.05,
             delivery_timeout_s=delivery_timeout_s,
             chain_stages=chain_stages,
             stage_executor=stage_executor,
@@ -209,7 +208,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PHI_DETECTION__PROFILE": settings.detection.profile,
         "PHI_STREAMING__APP_ID": s.app_id,
         "PHI_STREAMING__BATCH_SIZE": str(s.batch_size),
-        "PHI_STREAMING__BATCH_WITHIN_S": str(s.batch_within_s),
+        "PHI_STREAMING__BATCH_LINGER_S": str(s.batch_linger_s),
+        "PHI_STREAMING__PROVIDER_BATCH_LINGER_S": str(s.provider_batch_linger_s),
         "PHI_STREAMING__DELIVERY_TIMEOUT_S": str(s.delivery_timeout_s),
         "PHI_STREAMING__CHAIN_STAGES": str(s.chain_stages).lower(),
         "PHI_STREAMING__STAGE_EXECUTOR": s.stage_executor,
