@@ -60,23 +60,32 @@ def run_agent(
 
 
 async def settle() -> None:
+    """Give the stream a moment (for checks that something did *not* happen)."""
     await asyncio.sleep(0.05)
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until ``check()`` holds; fail after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
 
 
 def test_an_idle_stage_takes_a_record_at_once_and_a_busy_one_batches_what_arrives(tmp_path):
     async def script(agent, batches, release, _events):
         await agent.put(1, wait=False)
-        await settle()
-        assert batches == [[1]]  # no timer: the first record of an idle stage goes at once
+        await until(lambda: batches == [[1]])  # no timer: an idle stage gets it at once
         for value in range(2, 8):  # arrive while [1] is being processed
             await agent.put(value, wait=False)
         await settle()
         assert batches == [[1]]
         release.set()
-        await settle()
+        await until(lambda: len(batches) == 2)
         assert batches == [[1], [2, 3, 4, 5]]  # what arrived meanwhile, up to the maximum
         release.set()
-        await settle()
+        await until(lambda: len(batches) == 3)
         assert batches == [[1], [2, 3, 4, 5], [6, 7]]  # held back at the maximum, then next
         release.set()
 
@@ -89,14 +98,11 @@ def test_linger_holds_a_batch_open_for_more_records(tmp_path):
         await settle()
         assert batches == []  # lingering
         await agent.put(2, wait=False)
-        for _ in range(100):
-            if batches:
-                break
-            await settle()
+        await until(lambda: bool(batches))
         assert batches == [[1, 2]]
         release.set()
 
-    run_agent(tmp_path, 16, 0.5, script)
+    run_agent(tmp_path, 16, 2.0, script)
 
 
 def test_a_full_batch_does_not_wait_out_the_linger(tmp_path):
@@ -105,8 +111,7 @@ def test_a_full_batch_does_not_wait_out_the_linger(tmp_path):
         start = loop.time()
         for value in range(4):
             await agent.put(value, wait=False)
-        while not batches:
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(batches))
         assert batches == [[0, 1, 2, 3]]
         assert loop.time() - start < 10.0  # linger is 60 s: the batch went because it was full
         release.set()
@@ -118,11 +123,11 @@ def test_events_stay_unacknowledged_until_the_caller_acknowledges_them(tmp_path)
     async def script(agent, batches, release, events):
         for value in range(3):
             await agent.put(value, wait=False)
+        await until(lambda: bool(batches))
         await settle()
-        assert batches and all(not e.message.acked for e in events)
+        assert all(not e.message.acked for e in events)
         release.set()
-        await settle()
-        assert all(e.message.acked for e in events)
+        await until(lambda: all(e.message.acked for e in events))
 
     run_agent(tmp_path, 16, 0.0, script)
 
