@@ -7,7 +7,8 @@ What runs: a Kafka broker (``KAFKA_BOOTSTRAP_SERVERS``, else the ``phi-pipeline 
 daemon, else an owned embedded broker; ``--own-broker`` forces the last), the zero-latency
 local provider server in this process on a free port, and ``--workers`` worker processes
 (``python -m pipeline.cli worker``: all stages in one process, or with ``--split`` one process
-per stage). Topics and the app id are unique to the run and deleted afterwards.
+per stage, or with ``--split --chain`` one for the chain and one for the provider). Topics
+and the app id are unique to the run and deleted afterwards.
 
 For each offered rate, prompts (:mod:`benchmarks.prompts`, tenant ``analytics-b``, which only
 ever gets de-identified text) are produced on an open-loop schedule for ``--seconds``; a consumer
@@ -488,7 +489,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="load window per rate")
     p.add_argument("--drain", type=float, default=20.0, help="max wait for stragglers per rate")
     p.add_argument("--workers", type=int, default=1, help="worker processes (per stage: --split)")
-    p.add_argument("--split", action="store_true", help="one process per stage")
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="one process per stage (with --chain: one for the chain, one for the provider)",
+    )
     p.add_argument(
         "--stage-process",
         action="store_true",
