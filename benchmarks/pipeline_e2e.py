@@ -593,7 +593,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rates": args.rate_list,
             "seconds": args.seconds,
             "workers": args.workers,
-            "layout": "split (one process per stage)" if args.split else "all stages per process",
+            "layout": (
+                ("split (chain, provider)" if args.chain else "split (one process per stage)")
+                if args.split
+                else "all stages per process"
+            ),
             "chain_stages": settings.streaming.chain_stages,
             "stage_executor": settings.streaming.stage_executor,
             "gil_switch_interval_s": settings.streaming.gil_switch_interval_s,

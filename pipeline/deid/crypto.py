@@ -143,10 +143,7 @@ class Keyring:
 
     def surrogate_prf(self, *parts: str) -> bytes:
         """32 pseudo-random bytes for surrogate choice, fixed by ``parts`` and the key."""
-        # _mac spelt out: this PRF runs dozens of times per request.
-        h = self._surrogate_state.copy()
-        h.update(_SEP.join(parts).encode("utf-8"))
-        return h.digest()
+        return self._mac(self._surrogate_state, parts)
 
     def date_shift_prf(self, *parts: str) -> bytes:
         """32 pseudo-random bytes for the date-shift offset of a scope."""

@@ -6,7 +6,7 @@ about twice the cost of writing the slots directly. The tiers build dozens of sp
 twice per prompt (detection, then the leak gate), so :func:`new_span` writes the slots through
 their descriptors instead. The result is an ordinary ``Span``, equal to
 ``Span(start, end, label, score, recognizer)``: ``Span`` has no ``__post_init__``, no
-defaults and no validation that this would skip (``tests/unit/detect/test_fastspan.py``
+defaults and no validation that this would skip (``tests/unit/detect/test_fast_paths.py``
 fails if that changes).
 """
 
