@@ -35,6 +35,7 @@ from pipeline.streaming.records import Origin, Out
 from pipeline.streaming.runtime import Runtime
 from pipeline.streaming.stage_runner import stage_runner
 from pipeline.streaming.stages import chain_runtime
+from pipeline.streaming.transport import App
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,10 @@ def create_app(
     # Faust keeps a data directory even with the memory store; not in the working directory.
     datadir = Path.home() / ".cache" / "phi-pipeline" / "faust" / s.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = App(
         s.app_id,
+        fetch_min_bytes=s.fetch_min_bytes,
+        fetch_max_wait_ms=s.fetch_max_wait_ms,
         store="memory://",
         processing_guarantee="at_least_once",
         topic_partitions=settings.topics.partitions,
