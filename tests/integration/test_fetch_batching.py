@@ -8,13 +8,13 @@ the fetch requests of a running app, and that records still flow with them.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import Settings, StreamingSettings
 from pipeline.streaming.transport import App
+from tests.support.faust_app import faust_app_kwargs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,17 +28,7 @@ def run_app(
     """
 
     async def main() -> tuple[list[bytes], tuple[int, int]]:
-        app = App(
-            f"phi-test-{uuid.uuid4().hex[:8]}",
-            broker=f"kafka://{bootstrap}",
-            store="memory://",
-            datadir=str(tmp_path / "faust"),
-            web_enabled=False,
-            topic_partitions=1,
-            topic_replication_factor=1,
-            consumer_auto_offset_reset="earliest",
-            **fetch,
-        )
+        app = App(**faust_app_kwargs(bootstrap, tmp_path), **fetch)
         got: list[bytes] = []
         done = asyncio.Event()
 

@@ -15,6 +15,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from tests.support.faust_app import faust_app_kwargs
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -140,16 +142,7 @@ def test_faust_agent_reads_one_topic_and_writes_another(
     kafka_producer.flush(10.0)
 
     async def run_app() -> int:
-        app = faust.App(
-            f"phi-test-{uuid.uuid4().hex[:8]}",
-            broker=f"kafka://{kafka_bootstrap}",
-            store="memory://",
-            datadir=str(tmp_path / "faust"),
-            web_enabled=False,
-            topic_partitions=1,
-            topic_replication_factor=1,
-            consumer_auto_offset_reset="earliest",
-        )
+        app = faust.App(**faust_app_kwargs(kafka_bootstrap, tmp_path))
         src = app.topic(source, value_type=bytes, value_serializer="raw")
         dst = app.topic(sink, value_type=bytes, value_serializer="raw")
         done = asyncio.Event()
