@@ -1,7 +1,8 @@
 """Faust's aiokafka transport, with the worker consumer's fetch batching configurable.
 
-Faust builds its aiokafka consumer with ``fetch_min_bytes=1`` and ``fetch_max_wait_ms=1500``
-and exposes neither: the broker answers a fetch as soon as one record is there. At a few dozen
+Faust builds its aiokafka consumer with ``fetch_max_wait_ms=1500`` and aiokafka's default
+``fetch_min_bytes=1``, and exposes neither: the broker answers a fetch as soon as one record
+is there. At a few dozen
 records a second per worker that is one fetch round trip per record, each paid three times:
 aiokafka's protocol code in Faust's consumer thread, Faust's hand-over of the records to the
 event loop, and the broker's request handling, all on the same two cores as the stages.
