@@ -2,10 +2,10 @@
 
 Faust builds its aiokafka consumer with ``fetch_max_wait_ms=1500`` and aiokafka's default
 ``fetch_min_bytes=1``, and exposes neither: the broker answers a fetch as soon as one record
-is there. At a few dozen
-records a second per worker that is one fetch round trip per record, each paid three times:
-aiokafka's protocol code in Faust's consumer thread, Faust's hand-over of the records to the
-event loop, and the broker's request handling, all on the same two cores as the stages.
+is there. At a few dozen records a second per worker that is one fetch round trip per record,
+each paid three times: aiokafka's protocol code in Faust's consumer thread, Faust's hand-over
+of the records to the event loop, and the broker's request handling, all on the same two
+cores as the stages.
 
 With ``PHI_STREAMING__FETCH_MIN_BYTES`` (a few records' worth) and
 ``PHI_STREAMING__FETCH_MAX_WAIT_MS`` the broker holds a fetch until that many bytes are there
