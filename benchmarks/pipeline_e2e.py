@@ -145,10 +145,10 @@ class Workers:
         split: bool,
         profile: Path | None,
         entry: list[str],
+        provider_count: int | None = None,
     ) -> None:
         self.procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
         self.settings = load_settings()
-        self.count = count
         app_id = env["PHI_STREAMING__APP_ID"]
         # Split: one process per stage, or with chained stages one for the chain (detect,
         # deid, route) and one for the provider stage.
@@ -156,10 +156,19 @@ class Workers:
         groups: list[tuple[str, ...]] = [STAGES]
         if split:
             groups = [STAGES[:3], STAGES[3:]] if chained else [(s,) for s in STAGES]
-        #: The consumer groups the workers join (one per process kind when split).
+        # Split, the provider stage may run in fewer (or more) processes than the rest.
+        counts = [
+            provider_count if split and "provider" in g and provider_count else count
+            for g in groups
+        ]
+        #: The consumer groups the workers join (one per process kind when split), and how
+        #: many members each will have.
         self.groups = [f"{app_id}-{g[0]}" for g in groups] if split else [app_id]
-        for i in range(count):
-            for stages in groups:
+        self.members = dict(zip(self.groups, counts, strict=True))
+        for i in range(max(counts)):
+            for stages, n in zip(groups, counts, strict=True):
+                if i >= n:
+                    continue
                 name = f"w{i}-{'+'.join(stages) if split else 'all'}"
                 cmd = [sys.executable]
                 if profile is not None:
@@ -356,17 +365,18 @@ def canary_leaks(bodies: list[dict[str, Any]], canaries: dict[str, tuple[str, ..
     return leaks
 
 
-def wait_for_groups(settings: Settings, groups: list[str], members: int, timeout_s: float) -> None:
-    """Wait until each consumer group is stable with ``members`` members."""
+def wait_for_groups(settings: Settings, members: dict[str, int], timeout_s: float) -> None:
+    """Wait until each consumer group of ``members`` is stable with that many members."""
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient(dict(settings.kafka.librdkafka_config()))
     deadline = time.monotonic() + timeout_s
     while True:
-        described = [f.result(10) for f in admin.describe_consumer_groups(groups).values()]
+        described = [f.result(10) for f in admin.describe_consumer_groups(list(members)).values()]
         if all(
-            d.state == ConsumerGroupState.STABLE and len(d.members) >= members for d in described
+            d.state == ConsumerGroupState.STABLE and len(d.members) >= members[d.group_id]
+            for d in described
         ):
             return
         if time.monotonic() > deadline:
@@ -399,7 +409,7 @@ def wait_ready(
     first_answer_s = time.monotonic() - started
     # The first answer can come before every worker has joined its group; the rebalance a
     # late worker causes would otherwise land in the first measured window.
-    wait_for_groups(workers.settings, workers.groups, workers.count, timeout_s)
+    wait_for_groups(workers.settings, workers.members, timeout_s)
     more = {f"warmup-x{i}" for i in range(warmup)}
     for i, rid in enumerate(sorted(more)):
         producer.send(pool[i % len(pool)].text, tenant=TENANT, user_id="bench", request_id=rid)
@@ -495,6 +505,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="one process per stage (with --chain: one for the chain, one for the provider)",
     )
     p.add_argument(
+        "--provider-workers",
+        type=int,
+        help="with --split --chain: processes for the provider stage (default: --workers)",
+    )
+    p.add_argument(
         "--stage-process",
         action="store_true",
         help="run each worker's CPU stages in a child process (PHI_STREAMING__STAGE_EXECUTOR)",
@@ -528,6 +543,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.rate_list = parse_rates(args.rates)
     if args.workers < 1 or args.seconds <= 0:
         p.error("--workers and --seconds must be positive")
+    if args.provider_workers is not None and (args.provider_workers < 1 or not args.split):
+        p.error("--provider-workers must be positive and needs --split")
     return args
 
 
@@ -567,7 +584,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         logs = args.log_dir or tmp
         logs.mkdir(parents=True, exist_ok=True)
         entry = [str(args.worker_script)] if args.worker_script else ["-m", "pipeline.cli"]
-        workers = Workers(env, logs, args.workers, args.split, args.profile, entry)
+        workers = Workers(
+            env, logs, args.workers, args.split, args.profile, entry, args.provider_workers
+        )
         stack.callback(workers.stop)
         collector = Collector(settings)
         stack.callback(collector.close)
@@ -593,6 +612,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rates": args.rate_list,
             "seconds": args.seconds,
             "workers": args.workers,
+            "provider_workers": (args.provider_workers or args.workers) if args.split else None,
             "layout": (
                 ("split (chain, provider)" if args.chain else "split (one process per stage)")
                 if args.split
