@@ -134,6 +134,21 @@ def cleanup_topics(settings: Settings, names: list[str]) -> None:
 
 
 # ----------------------------------------------------------------------------- workers ----
+def process_layout(
+    count: int, *, split: bool, chained: bool, provider_count: int | None = None
+) -> list[tuple[tuple[str, ...], int]]:
+    """The worker processes to start: each kind's stages and how many of that kind.
+
+    Not split: ``count`` processes of all stages. Split: ``count`` processes per stage, or with
+    chained stages ``count`` for the chain (detect, deid, route) and ``provider_count``
+    (default ``count``) for the provider stage.
+    """
+    if not split:
+        return [(STAGES, count)]
+    kinds = [STAGES[:3], STAGES[3:]] if chained else [(s,) for s in STAGES]
+    return [(k, provider_count or count if "provider" in k else count) for k in kinds]
+
+
 class Workers:
     """The worker processes, their logs, and peak-RSS / CPU sampling."""
 
@@ -150,17 +165,10 @@ class Workers:
         self.procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
         self.settings = load_settings()
         app_id = env["PHI_STREAMING__APP_ID"]
-        # Split: one process per stage, or with chained stages one for the chain (detect,
-        # deid, route) and one for the provider stage.
         chained = env.get("PHI_STREAMING__CHAIN_STAGES") == "true"
-        groups: list[tuple[str, ...]] = [STAGES]
-        if split:
-            groups = [STAGES[:3], STAGES[3:]] if chained else [(s,) for s in STAGES]
-        # Split, the provider stage may run in fewer (or more) processes than the rest.
-        counts = [
-            provider_count if split and "provider" in g and provider_count else count
-            for g in groups
-        ]
+        layout = process_layout(count, split=split, chained=chained, provider_count=provider_count)
+        groups = [stages for stages, _ in layout]
+        counts = [n for _, n in layout]
         #: The consumer groups the workers join (one per process kind when split), and how
         #: many members each will have.
         self.groups = [f"{app_id}-{g[0]}" for g in groups] if split else [app_id]

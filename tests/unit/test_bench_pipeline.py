@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.pipeline_e2e import canary_leaks, run_env, write_policy
+from benchmarks.pipeline_e2e import (
+    canary_leaks,
+    parse_args,
+    process_layout,
+    run_env,
+    write_policy,
+)
 from benchmarks.pipeline_e2e_stats import (
     BenchmarkError,
     LatencyStats,
@@ -244,3 +250,31 @@ def test_throughput_capacity_ignores_latency() -> None:
     assert saturation_point(results, 250) is None
     assert saturation_point(results, None) == 100
     assert results[1].keeps_up() and not results[2].keeps_up()
+
+
+def test_process_layout_runs_the_provider_stage_in_its_own_count() -> None:
+    all_stages = ("detect", "deid", "route", "provider")
+    assert process_layout(2, split=False, chained=True) == [(all_stages, 2)]
+    assert process_layout(2, split=True, chained=True, provider_count=1) == [
+        (("detect", "deid", "route"), 2),
+        (("provider",), 1),
+    ]
+    assert process_layout(2, split=True, chained=True) == [
+        (("detect", "deid", "route"), 2),
+        (("provider",), 2),
+    ]
+    assert process_layout(1, split=True, chained=False, provider_count=3) == [
+        (("detect",), 1),
+        (("deid",), 1),
+        (("route",), 1),
+        (("provider",), 3),
+    ]
+
+
+def test_provider_workers_needs_split_and_a_positive_count() -> None:
+    args = parse_args(["--chain", "--split", "--workers", "2", "--provider-workers", "1"])
+    assert args.provider_workers == 1
+    assert parse_args(["--chain"]).provider_workers is None
+    for bad in (["--provider-workers", "1"], ["--split", "--provider-workers", "0"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
