@@ -515,7 +515,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--provider-workers",
         type=int,
-        help="with --split --chain: processes for the provider stage (default: --workers)",
+        help="with --split: processes for the provider stage (default: --workers)",
     )
     p.add_argument(
         "--stage-process",
