@@ -167,14 +167,14 @@ class Workers:
         app_id = env["PHI_STREAMING__APP_ID"]
         chained = env.get("PHI_STREAMING__CHAIN_STAGES") == "true"
         layout = process_layout(count, split=split, chained=chained, provider_count=provider_count)
-        groups = [stages for stages, _ in layout]
-        counts = [n for _, n in layout]
-        #: The consumer groups the workers join (one per process kind when split), and how
-        #: many members each will have.
-        self.groups = [f"{app_id}-{g[0]}" for g in groups] if split else [app_id]
-        self.members = dict(zip(self.groups, counts, strict=True))
-        for i in range(max(counts)):
-            for stages, n in zip(groups, counts, strict=True):
+        # Split, each process kind is a consumer group of its own: Faust assigns one topic set
+        # per app.
+        kinds = [(stages, n, f"{app_id}-{stages[0]}" if split else app_id) for stages, n in layout]
+        #: The consumer groups the workers join, and how many members each will have.
+        self.members = {group: n for _, n, group in kinds}
+        # Started round-robin over the kinds (w0 of each kind, then w1 of each, ...).
+        for i in range(max(n for _, n, _ in kinds)):
+            for stages, n, group in kinds:
                 if i >= n:
                     continue
                 name = f"w{i}-{'+'.join(stages) if split else 'all'}"
@@ -182,9 +182,7 @@ class Workers:
                 if profile is not None:
                     cmd += ["-m", "cProfile", "-o", str(profile / f"{name}.prof")]
                 cmd += [*entry, "worker", "--stages", ",".join(stages)]
-                wenv = {**os.environ, **env}
-                if split:  # one consumer group per stage: Faust assigns one topic set per app
-                    wenv["PHI_STREAMING__APP_ID"] = f"{env['PHI_STREAMING__APP_ID']}-{stages[0]}"
+                wenv = {**os.environ, **env, "PHI_STREAMING__APP_ID": group}
                 log = logs / f"{name}.log"
                 with log.open("wb") as fh:
                     proc = subprocess.Popen(
