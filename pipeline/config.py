@@ -226,6 +226,10 @@ class StreamingSettings(BaseModel):
     #: keep the GIL while the event loop (provider calls, acknowledgements) waits for it.
     #: Python's 5 ms measured better here than 1 ms (more CPU and latency); see the README.
     gil_switch_interval_s: float = Field(default=0.005, gt=0, le=0.1)
+    #: Freeze a worker's heap (``gc.freeze``) once its runtime is built, so a full garbage
+    #: collection no longer walks the models and the app: pauses of 60-170 ms became ones
+    #: under 20 ms (``pipeline/streaming/runtime.py``; the interleaved runs are in the README).
+    freeze_heap: bool = True
     web_port: int | None = None
 
 

@@ -74,7 +74,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from pipeline.kafka.admin import ensure_topics
     from pipeline.streaming.app import create_app, topic_specs
-    from pipeline.streaming.runtime import build_runtime
+    from pipeline.streaming.runtime import build_runtime, freeze_heap
 
     settings: Settings = args.settings
     if settings.kafka.bootstrap_servers is None:
@@ -101,6 +101,7 @@ def run_worker(args: argparse.Namespace) -> int:
     # How long the stage thread may hold the GIL while the event loop waits to resume after a
     # select() or socket write (with the stage thread; a stage process has a GIL of its own).
     sys.setswitchinterval(settings.streaming.gil_switch_interval_s)
+    freeze_heap(settings)
     log.info("worker starting stages=%s", ",".join(stages))
     Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0

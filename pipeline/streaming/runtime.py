@@ -7,6 +7,7 @@ at import time.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -169,3 +170,22 @@ def build_runtime(
 
         runtime.adapters = build_adapters(policy, settings.providers)
     return runtime
+
+
+def freeze_heap(settings: Settings) -> bool:
+    """Move every object alive now out of the cyclic garbage collector's reach.
+
+    Called once the runtime is built: the models, policy and app then live for the whole
+    process, yet each full collection would walk them again. In a chain worker at 100
+    prompts/s, full collections over about 100,000 objects paused every thread of it for
+    60-170 ms, a few times in a 30 s run; frozen, those of the run took 2-16 ms (README).
+    A frozen object is never collected; these live as long as the process anyway.
+
+    Returns:
+        Whether the heap was frozen (``PHI_STREAMING__FREEZE_HEAP``).
+    """
+    if not settings.streaming.freeze_heap:
+        return False
+    gc.collect()
+    gc.freeze()
+    return True
