@@ -31,7 +31,7 @@ from typing import Protocol
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
 from pipeline.streaming.records import Origin, Out
-from pipeline.streaming.runtime import Runtime, build_runtime
+from pipeline.streaming.runtime import Runtime, build_runtime, freeze_heap
 from pipeline.streaming.stages import (
     HandoffStage,
     chain_runtime,
@@ -130,6 +130,7 @@ def _child_init(settings: Settings, stages: tuple[str, ...]) -> None:
     global _child
     runtime = build_runtime(settings, stages)
     _child = (runtime, chain_runtime(runtime, stages))
+    freeze_heap(settings)  # as the worker does: full collections skip the models
 
 
 def _child_run(stage: str, items: Batch) -> list[list[Out]]:

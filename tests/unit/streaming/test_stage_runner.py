@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,17 @@ def test_both_runners_give_what_the_stages_give(tmp_path: Path) -> None:
     inline = asyncio.run(through(InlineRunner(runtime, links)))
     in_thread = asyncio.run(through(ThreadRunner(runtime, links)))
     in_child = asyncio.run(through(ProcessRunner(chained_settings, ALL)))
+
+    async def child_freeze_count(runner: ProcessRunner) -> int:
+        try:
+            await runner.warm_up()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(runner._executor, gc.get_freeze_count)
+        finally:
+            runner.close()
+
+    # The child froze the heap it built (models, policy, keys), as a worker does.
+    assert asyncio.run(child_freeze_count(ProcessRunner(chained_settings, ALL))) > 0
     assert shape(inline) == shape(direct)
     assert shape(in_thread) == shape(direct)
     assert shape(in_child) == shape(direct)
