@@ -62,7 +62,7 @@ def test_both_runners_give_what_the_stages_give(tmp_path: Path) -> None:
             for outs in results
         ]
 
-    async def through(runner: InlineRunner | ThreadRunner | ProcessRunner) -> list[list]:
+    async def through(runner: InlineRunner | ThreadRunner) -> list[list]:
         try:
             await runner.warm_up()
             return await runner.run("detect", items)
@@ -71,18 +71,20 @@ def test_both_runners_give_what_the_stages_give(tmp_path: Path) -> None:
 
     inline = asyncio.run(through(InlineRunner(runtime, links)))
     in_thread = asyncio.run(through(ThreadRunner(runtime, links)))
-    in_child = asyncio.run(through(ProcessRunner(chained_settings, ALL)))
 
-    async def child_freeze_count(runner: ProcessRunner) -> int:
+    async def through_child(runner: ProcessRunner) -> tuple[list[list], int]:
+        """The child's results, and how many objects it froze once its runtime was built."""
         try:
             await runner.warm_up()
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(runner._executor, gc.get_freeze_count)
+            frozen = await loop.run_in_executor(runner._executor, gc.get_freeze_count)
+            return await runner.run("detect", items), frozen
         finally:
             runner.close()
 
+    in_child, child_frozen = asyncio.run(through_child(ProcessRunner(chained_settings, ALL)))
     # The child froze the heap it built (models, policy, keys), as a worker does.
-    assert asyncio.run(child_freeze_count(ProcessRunner(chained_settings, ALL))) > 0
+    assert child_frozen > 0
     assert shape(inline) == shape(direct)
     assert shape(in_thread) == shape(direct)
     assert shape(in_child) == shape(direct)
