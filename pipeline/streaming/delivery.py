@@ -34,6 +34,7 @@ from confluent_kafka import KafkaException
 from pipeline.config import Settings
 from pipeline.errors import AuditError, StreamingError
 from pipeline.streaming.records import Out
+from pipeline.streaming.threadnames import ACKS_THREAD, name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,12 @@ class DeliveredProducer:
                     }
                 )
                 self._producer = Producer(conf)
-                self._poller = threading.Thread(target=self._poll, name="produce-acks", daemon=True)
+                self._poller = threading.Thread(target=self._poll, name=ACKS_THREAD, daemon=True)
                 self._poller.start()
             return self._producer
 
     def _poll(self) -> None:
+        name_os_thread(ACKS_THREAD)
         producer = self._producer
         while not self._stop.is_set():
             producer.poll(0.05)

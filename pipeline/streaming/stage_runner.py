@@ -40,6 +40,7 @@ from pipeline.streaming.stages import (
     follow_chain,
     route_record,
 )
+from pipeline.streaming.threadnames import STAGE_THREAD, name_os_thread
 
 #: The stages whose work runs in a runner (the provider stage is I/O on the event loop).
 CPU_STAGES = ("detect", "deid", "route")
@@ -106,7 +107,10 @@ class ThreadRunner(InlineRunner):
     def __init__(self, runtime: Runtime, chained: Mapping[str, HandoffStage]) -> None:
         super().__init__(runtime, chained)
         self._executor: Executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="phi-stages"
+            max_workers=1,
+            thread_name_prefix=STAGE_THREAD,
+            initializer=name_os_thread,
+            initargs=(STAGE_THREAD,),
         )
 
     async def run(self, stage: str, items: Batch) -> list[list[Out]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from pipeline.config import Settings
 from pipeline.errors import AuditError, StreamingError
 from pipeline.streaming.delivery import DeliveredProducer
 from pipeline.streaming.records import Out
+from pipeline.streaming.threadnames import ACKS_THREAD
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -33,6 +36,12 @@ def test_send_returns_after_every_record_is_on_the_topic(settings, topic_factory
 
     try:
         asyncio.run(go())
+        # The delivery-report thread is named in the OS too (``top -H``, the benchmark).
+        acks = producer._poller
+        assert acks is not None and acks.name == ACKS_THREAD
+        if sys.platform == "linux":
+            comm = Path(f"/proc/self/task/{acks.native_id}/comm").read_text().strip()
+            assert comm == ACKS_THREAD
     finally:
         producer.close()
     got = consume_all(topic, 200, timeout=30)
