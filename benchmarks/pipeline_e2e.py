@@ -41,6 +41,13 @@ from typing import Any
 import psutil
 import yaml
 
+from benchmarks.pipeline_e2e_cpu import (
+    MachineWatch,
+    cpu_delta,
+    find_broker_pid,
+    thread_cpu,
+    threads_ms_per_prompt,
+)
 from benchmarks.pipeline_e2e_report import markdown_table, plot
 from benchmarks.pipeline_e2e_stats import (
     BenchmarkError,
@@ -198,6 +205,7 @@ class Workers:
         self._ps = {name: psutil.Process(p.pid) for name, p, _ in self.procs}
         self._peak: dict[str, int] = defaultdict(int)
         self._cpu0: dict[str, float] = {}
+        self._threads0: dict[str, dict[str, float]] = {}
         self._t0 = 0.0
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample_loop, name="rss", daemon=True)
@@ -234,10 +242,16 @@ class Workers:
                         rss += proc.memory_info().rss
                 self._peak[name] = max(self._peak[name], rss)
 
+    def _threads(self, name: str) -> dict[str, float]:
+        """CPU seconds of worker ``name`` by thread role (its child processes as one)."""
+        proc, *children = self._family(name)
+        return thread_cpu(proc.pid, [c.pid for c in children])
+
     def start_window(self) -> None:
         """Start measuring CPU and peak RSS for one rate."""
         self._peak.clear()
         self._cpu0 = {name: self._cpu(name) for name in self._ps}
+        self._threads0 = {name: self._threads(name) for name in self._ps}
         self._t0 = time.monotonic()
 
     def end_window(self) -> list[dict[str, Any]]:
@@ -253,6 +267,7 @@ class Workers:
                     "peak_rss_mib": round(self._peak[name] / 2**20, 1),
                     "cpu_s": round(cpu, 2),
                     "cpu_pct": round(100 * cpu / elapsed, 1),
+                    "threads_cpu_s": cpu_delta(self._threads0.get(name, {}), self._threads(name)),
                 }
             )
         return out
@@ -437,6 +452,7 @@ def run_rate(
     workers: Workers,
     server: Any,
     pool: list[SyntheticPrompt],
+    machine: MachineWatch,
 ) -> RateResult:
     """Offer ``rate`` prompts/s for ``args.seconds``, drain, and summarise."""
     schedule = open_loop_schedule(rate, args.seconds)
@@ -444,6 +460,7 @@ def run_rate(
     sent_at: dict[str, float] = {}
     canaries: dict[str, tuple[str, ...]] = {}
     server.reset()
+    machine.start()
     workers.start_window()
     me = psutil.Process()
     harness0, started = sum(me.cpu_times()[:2]), time.monotonic()
@@ -487,9 +504,11 @@ def run_rate(
     result.workers = workers.end_window()
     harness = sum(me.cpu_times()[:2]) - harness0
     result.harness_cpu_pct = round(100 * harness / (time.monotonic() - started), 1)
+    result.machine = machine.stop(result.completed)
     if result.completed:
         cpu = sum(w["cpu_s"] for w in result.workers)
         result.worker_cpu_ms_per_prompt = round(1000 * cpu / result.completed, 1)
+        result.threads_ms_per_prompt = threads_ms_per_prompt(result.workers, result.completed)
     result.load_avg = round(load_avg, 2)
     return result
 
@@ -600,13 +619,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         collector.assigned.wait(30)
         producer = PromptProducer(settings)
         ready = wait_ready(producer, collector, workers, pool, args.ready_timeout, args.warmup)
+        machine = MachineWatch(find_broker_pid(bootstrap), [p.text for p in pool])
         results: list[RateResult] = []
         for rate in args.rate_list:
             # The load generator is not the system under test: a full collection of its heap
             # (about 65 ms, once in a 30 s run here) would land in the latencies it measures.
             gc.collect()
             gc.freeze()
-            result = run_rate(rate, args, producer, collector, workers, server, pool)
+            result = run_rate(rate, args, producer, collector, workers, server, pool, machine)
             results.append(result)
             print(
                 f"rate {rate:g}/s: steady {result.steady_rate}/s p99 "

@@ -47,18 +47,21 @@ def markdown_table(report: dict[str, Any]) -> str:
     """Return the per-rate results as a markdown table (for the README and reports)."""
     head = (
         "| offered/s | steady/s | window/s | p50 ms | p95 ms | p99 ms | max ms | ok | errors "
-        "| leaks | worker CPU ms/prompt | worker CPU % | peak RSS MiB | load avg |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| leaks | worker CPU ms/prompt | worker CPU % | peak RSS MiB | load avg "
+        "| broker CPU % | VM probe ms |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = [head]
     for r in report["results"]:
         lat = r["latency"]
         cpu = "+".join(f"{w['cpu_pct']:g}" for w in r["workers"])
         rss = "+".join(f"{w['peak_rss_mib']:g}" for w in r["workers"])
+        machine = r.get("machine") or {}
         rows.append(
             f"| {r['offered_rate']:g} | {r['steady_rate']:g} | {r['achieved_rate']:g} "
             f"| {lat['p50_ms']} | {lat['p95_ms']} | {lat['p99_ms']} | {lat['max_ms']} "
             f"| {r['statuses'].get('ok', 0)} | {r['errors']} | {r['canary_leaks']} "
-            f"| {r['worker_cpu_ms_per_prompt']} | {cpu} | {rss} | {r['load_avg']} |"
+            f"| {r['worker_cpu_ms_per_prompt']} | {cpu} | {rss} | {r['load_avg']} "
+            f"| {machine.get('broker_cpu_pct')} | {machine.get('vm_probe_ms')} |"
         )
     return "\n".join(rows)

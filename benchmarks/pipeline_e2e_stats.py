@@ -128,6 +128,9 @@ class RateResult:
         worker_cpu_ms_per_prompt: CPU time of all workers (window and drain) per completion:
             the machine-independent cost; one core sustains about 1000 / this prompts/s.
         harness_cpu_pct: this process (producer, consumer, provider server), percent of a core.
+        threads_ms_per_prompt: workers' CPU per completion by worker kind and thread role
+            (``benchmarks/pipeline_e2e_cpu.py``).
+        machine: the broker's CPU, the VM's stolen time and speed probe over the window.
     """
 
     offered_rate: float
@@ -146,6 +149,8 @@ class RateResult:
     load_avg: float | None = None
     worker_cpu_ms_per_prompt: float | None = None
     harness_cpu_pct: float | None = None
+    threads_ms_per_prompt: dict[str, dict[str, float]] = field(default_factory=dict)
+    machine: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:

@@ -16,6 +16,7 @@ from benchmarks.pipeline_e2e import (
     run_env,
     write_policy,
 )
+from benchmarks.pipeline_e2e_report import markdown_table
 from benchmarks.pipeline_e2e_stats import (
     BenchmarkError,
     LatencyStats,
@@ -167,6 +168,19 @@ def test_result_json_has_derived_fields() -> None:
     out = _rate(100, 100, 100).to_json(250)
     assert out["sustained"] and out["correct"] and out["errors"] == 0
     json.dumps(out)  # serialisable
+
+
+def test_the_table_shows_the_broker_and_the_probe_and_reads_older_results() -> None:
+    result = _rate(100, 100, 100)
+    result.load_avg = 1.5
+    result.worker_cpu_ms_per_prompt = 12.0
+    result.machine = {"broker_cpu_pct": 25.5, "vm_probe_ms": 30.25}
+    new = result.to_json(250)
+    old = {k: v for k, v in new.items() if k != "machine"}  # a run before the field
+    head, _, row_new, row_old = markdown_table({"results": [new, old]}).splitlines()
+    assert head.endswith("| broker CPU % | VM probe ms |")
+    assert row_new.endswith("| 25.5 | 30.25 |")
+    assert row_old.endswith("| None | None |")
 
 
 # ---------------------------------------------------------------------- trace ---------
