@@ -30,6 +30,8 @@ from typing import Any
 
 import psutil
 
+from pipeline.streaming.threadnames import ACKS_THREAD, STAGE_THREAD
+
 PROC = Path("/proc")
 
 #: Thread roles, as reported.
@@ -45,9 +47,6 @@ _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 
 def role(pid: int, tid: int, comm: str) -> str:
     """Return the role of thread ``tid`` of process ``pid`` named ``comm`` in the OS."""
-    # Imported here: the benchmark's pure parts stay importable without the pipeline.
-    from pipeline.streaming.threadnames import ACKS_THREAD, STAGE_THREAD
-
     if tid == pid:
         return EVENT_LOOP
     if comm.startswith(STAGE_THREAD):
