@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,25 +19,11 @@ def os_name(native_id: int) -> str:
     return Path(f"/proc/self/task/{native_id}/comm").read_text().strip()
 
 
-def run_in_thread(target: object) -> int:
-    """Run ``target`` in a new thread; return that thread's native id, read from inside."""
-    seen: list[int] = []
-
-    def body() -> None:
-        target()  # type: ignore[operator]
-        seen.append(threading.get_native_id())
-        done.wait()
-
-    done = threading.Event()
-    thread = threading.Thread(target=body)
+def run_in_thread(target: Callable[[], None]) -> None:
+    """Run ``target`` in a new thread and wait for it."""
+    thread = threading.Thread(target=target)
     thread.start()
-    try:
-        while not seen:
-            thread.join(0.01)
-        return seen[0]
-    finally:
-        done.set()
-        thread.join()
+    thread.join()
 
 
 @linux_only
