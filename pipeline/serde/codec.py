@@ -220,8 +220,8 @@ def _check_shape(info: SchemaInfo, record: Mapping[str, Any]) -> None:
     """The cheap checks the Avro writer does not make: a mapping, no unknown fields, UUIDs."""
     if not isinstance(record, Mapping):
         raise SchemaError(f"{info.record_type} record must be a mapping", reason="invalid_record")
-    extra = len(set(record) - info.field_names)
-    if extra:
+    if not info.field_names.issuperset(record):
+        extra = len(set(record) - info.field_names)
         raise SchemaError(
             f"{info.record_type} record has {extra} field(s) not in the schema",
             reason="invalid_record",

@@ -80,6 +80,8 @@ class SchemaInfo:
             encoding header carries it.
         uuid_fields: top-level fields whose type is a ``uuid`` string (fastavro does not check
             their format on write, so the codec does).
+        field_names: the names of the record's top-level fields (every encode checks a
+            record's keys against them, so they are collected once, here).
     """
 
     record_type: RecordType
@@ -90,11 +92,12 @@ class SchemaInfo:
     text: str = field(repr=False)
     fingerprint: bytes
     uuid_fields: tuple[str, ...] = ()
+    field_names: frozenset[str] = field(default=frozenset(), repr=False)
 
-    @property
-    def field_names(self) -> frozenset[str]:
-        """Names of the record's top-level fields."""
-        return frozenset(f["name"] for f in self.parsed["fields"])
+    def __post_init__(self) -> None:
+        if not self.field_names:
+            names = frozenset(f["name"] for f in self.parsed.get("fields", ()))
+            object.__setattr__(self, "field_names", names)
 
 
 def parse_schema_text(text: str, record_type: RecordType, version: int = 0) -> SchemaInfo:

@@ -111,6 +111,14 @@ def test_uuid_fields_are_top_level_only(record_type: RecordType) -> None:
     assert text.count('"uuid"') == len(info.uuid_fields)
 
 
+@pytest.mark.parametrize("record_type", list(RecordType))
+def test_field_names_are_the_top_level_fields(record_type: RecordType) -> None:
+    """The codec refuses keys outside ``field_names``, collected once when the schema parses."""
+    raw = json.loads((REPO_SCHEMAS / f"{record_type.value}.avsc").read_text())
+    info = load_schema_set().get(record_type)
+    assert info.field_names == {f["name"] for f in raw["fields"]}
+
+
 # Fields of the metadata-only topics. A new field must be added here on purpose, after checking
 # it cannot carry record text.
 AUDIT_FIELDS = {
