@@ -366,7 +366,8 @@ def tagging_server() -> Any:
             with self._lock:
                 self._recorded[-1]["request_id"] = request.headers.get("X-Request-ID")
 
-    return TaggingServer(port=0)
+    # The workers' event loop choice (PHI_STREAMING__EVENT_LOOP) serves the provider too.
+    return TaggingServer(port=0, event_loop=load_settings().streaming.event_loop)
 
 
 def canary_leaks(bodies: list[dict[str, Any]], canaries: dict[str, tuple[str, ...]]) -> int:
@@ -653,6 +654,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "stage_executor": settings.streaming.stage_executor,
             "gil_switch_interval_s": settings.streaming.gil_switch_interval_s,
             "freeze_heap": settings.streaming.freeze_heap,
+            "event_loop": settings.streaming.event_loop,
             "detection_profile": env["PHI_DETECTION__PROFILE"],
             "tenant": TENANT,
             "provider": "local server, zero latency",

@@ -230,6 +230,10 @@ class StreamingSettings(BaseModel):
     #: collection no longer walks the models and the app: pauses of 60-170 ms became ones
     #: under 20 ms (``pipeline/streaming/runtime.py``; the interleaved runs are in the README).
     freeze_heap: bool = True
+    #: The workers' event loops: ``auto`` runs uvloop when it is installed (a default
+    #: dependency on Linux and macOS), else the standard loop; ``uvloop`` requires it,
+    #: ``asyncio`` never uses it (``pipeline/streaming/eventloop.py``; measured in the README).
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     web_port: int | None = None
 
 

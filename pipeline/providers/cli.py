@@ -54,8 +54,15 @@ async def _serve(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen ``provider`` action; return the exit code."""
     if args.provider_command == "serve":
+        from pipeline.config import load_settings
+        from pipeline.eventloop import new_event_loop
+
+        # The workers' event loop choice (uvloop when installed) serves this server too.
+        settings = getattr(args, "settings", None) or load_settings()
+        choice = settings.streaming.event_loop
         try:
-            asyncio.run(_serve(args))
+            with asyncio.Runner(loop_factory=lambda: new_event_loop(choice)) as runner:
+                runner.run(_serve(args))
         except KeyboardInterrupt:
             log.info("provider server stopped")
         return 0

@@ -38,6 +38,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.errors import ConfigError
+from pipeline.eventloop import EventLoopChoice, new_event_loop
 from pipeline.providers.transport import is_loopback_host
 
 log = logging.getLogger("pipeline.providers.local_server")
@@ -90,6 +91,9 @@ class LocalProviderServer:
             ``x-api-key``) or get a 401.
         echo_text: include the prompt text in replies.
         ssl_context: serve HTTPS with this server context (to test TLS enforcement).
+        event_loop: the loop :meth:`start` runs the server on in its thread (``auto``: uvloop
+            when installed; see ``pipeline/eventloop.py``). :meth:`start_async` serves on
+            whatever loop runs it.
 
     Raises:
         ConfigError: ``host`` is not a loopback address.
@@ -105,6 +109,7 @@ class LocalProviderServer:
         api_key: str | None = None,
         echo_text: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        event_loop: EventLoopChoice = "auto",
     ) -> None:
         if not is_loopback_host(host):
             raise ConfigError("the local provider server binds loopback only", reason="bad_host")
@@ -113,6 +118,7 @@ class LocalProviderServer:
         self.record_file = record_file
         self.echo_text = echo_text
         self._ssl_context = ssl_context
+        self._event_loop = event_loop
         self._api_key = api_key
         self._lock = threading.Lock()
         self._latency_ms = latency_ms
@@ -232,7 +238,7 @@ class LocalProviderServer:
         errors: list[BaseException] = []
 
         def run() -> None:
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop(self._event_loop)
             self._loop = loop
             try:
                 loop.run_until_complete(self.start_async())

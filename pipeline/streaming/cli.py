@@ -72,6 +72,7 @@ def run_worker(args: argparse.Namespace) -> int:
     """Run the Faust worker until interrupted."""
     from faust import Worker
 
+    from pipeline.eventloop import install_event_loop
     from pipeline.kafka.admin import ensure_topics
     from pipeline.streaming.app import create_app, topic_specs
     from pipeline.streaming.runtime import build_runtime, freeze_heap
@@ -82,6 +83,9 @@ def run_worker(args: argparse.Namespace) -> int:
             "set KAFKA_BOOTSTRAP_SERVERS (or run `phi-pipeline kafka up` and export it)",
             reason="no_broker",
         )
+    # Before anything creates a loop: Faust's worker and its consumer thread take theirs from
+    # the policy set here.
+    loop_kind = install_event_loop(settings.streaming.event_loop)
     stages = parse_stages(args.stages)
     if args.chain:
         streaming = settings.streaming.model_copy(update={"chain_stages": True})
@@ -102,7 +106,7 @@ def run_worker(args: argparse.Namespace) -> int:
     # select() or socket write (with the stage thread; a stage process has a GIL of its own).
     sys.setswitchinterval(settings.streaming.gil_switch_interval_s)
     freeze_heap(settings)
-    log.info("worker starting stages=%s", ",".join(stages))
+    log.info("worker starting stages=%s loop=%s", ",".join(stages), loop_kind)
     Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0
 

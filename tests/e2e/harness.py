@@ -213,6 +213,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PHI_STREAMING__DELIVERY_TIMEOUT_S": str(s.delivery_timeout_s),
         "PHI_STREAMING__CHAIN_STAGES": str(s.chain_stages).lower(),
         "PHI_STREAMING__STAGE_EXECUTOR": s.stage_executor,
+        "PHI_STREAMING__EVENT_LOOP": s.event_loop,
         "PHI_TOPICS__PARTITIONS": str(t.partitions),
     }
     roles = (

@@ -14,6 +14,7 @@ session to expire (Faust's default ``broker_session_timeout`` is 60 s).
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,9 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_no_completion(
     # The worker's own output (both runs) never held the synthetic PHI.
     logged = log_file.read_text(encoding="utf-8", errors="replace")
     assert logged.count("worker starting") == 2  # both runs logged (the scan is not vacuous)
+    # The default event loop choice ("auto") runs the worker on uvloop where it is installed.
+    loop_kind = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    assert logged.count(f"loop={loop_kind}") == 2
     assert CANARY_NAME not in logged
     assert CANARY_PHONE not in logged
     # Chained, the records between detect, deid and route never touch a topic.
