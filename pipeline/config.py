@@ -232,7 +232,7 @@ class StreamingSettings(BaseModel):
     freeze_heap: bool = True
     #: The workers' event loops: ``auto`` runs uvloop when it is installed (a default
     #: dependency on Linux and macOS), else the standard loop; ``uvloop`` requires it,
-    #: ``asyncio`` never uses it (``pipeline/streaming/eventloop.py``; measured in the README).
+    #: ``asyncio`` never uses it (``pipeline/eventloop.py``; measured in the README).
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     web_port: int | None = None
 
