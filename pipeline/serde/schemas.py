@@ -92,12 +92,11 @@ class SchemaInfo:
     text: str = field(repr=False)
     fingerprint: bytes
     uuid_fields: tuple[str, ...] = ()
-    field_names: frozenset[str] = field(default=frozenset(), repr=False)
+    field_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.field_names:
-            names = frozenset(f["name"] for f in self.parsed.get("fields", ()))
-            object.__setattr__(self, "field_names", names)
+        names = frozenset(f["name"] for f in self.parsed["fields"])
+        object.__setattr__(self, "field_names", names)
 
 
 def parse_schema_text(text: str, record_type: RecordType, version: int = 0) -> SchemaInfo:
