@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.errors import ConfigError
 
+#: A worker's event loop: uvloop when installed (``auto``), required, or the standard loop.
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -233,7 +236,7 @@ class StreamingSettings(BaseModel):
     #: The workers' event loops: ``auto`` runs uvloop when it is installed (a default
     #: dependency on Linux and macOS), else the standard loop; ``uvloop`` requires it,
     #: ``asyncio`` never uses it (``pipeline/eventloop.py``; measured in the README).
-    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    event_loop: EventLoopChoice = "auto"
     web_port: int | None = None
 
 

@@ -20,13 +20,11 @@ import asyncio
 import importlib
 import logging
 from types import ModuleType
-from typing import Literal
 
+from pipeline.config import EventLoopChoice
 from pipeline.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
 
 def _uvloop(choice: EventLoopChoice) -> ModuleType | None:

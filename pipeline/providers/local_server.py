@@ -37,8 +37,9 @@ from typing import Any
 
 from aiohttp import web
 
+from pipeline.config import EventLoopChoice
 from pipeline.errors import ConfigError
-from pipeline.eventloop import EventLoopChoice, new_event_loop
+from pipeline.eventloop import new_event_loop
 from pipeline.providers.transport import is_loopback_host
 
 log = logging.getLogger("pipeline.providers.local_server")
