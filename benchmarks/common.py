@@ -54,7 +54,14 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def emit(result: dict[str, Any], output: Path | None) -> None:
-    """Print ``result`` as JSON to stdout and, when given, to ``output``."""
+    """Print ``result`` as JSON to stdout and, when given, to ``output``.
+
+    An ``interpreter`` key records the Python build it ran on (its speed depends on it; see
+    :mod:`benchmarks.interpreter`), unless the result has one already.
+    """
+    from benchmarks.interpreter import interpreter_info
+
+    result = {**result, "interpreter": result.get("interpreter") or interpreter_info()}
     text = json.dumps(result, indent=1, sort_keys=True)
     print(text)
     if output is not None:

@@ -155,7 +155,8 @@ def vm_probe_ms(texts: list[str], rounds: int = 3) -> float:
     """Return the CPU milliseconds of a fixed workload: the least of ``rounds`` runs.
 
     The workload (split ``texts`` into words, count them, sort the counts) is the same
-    instructions every time, so on this machine it only varies with the machine's speed.
+    instructions every time, so on this machine and interpreter it only varies with the
+    machine's speed (a faster interpreter build runs it faster too: compare runs on one).
     Timed in this thread's CPU time, so waiting for a core does not count; a slower core
     (another guest on it, a lower clock) does.
     """

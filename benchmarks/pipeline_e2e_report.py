@@ -33,9 +33,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
     thr.legend()
     thr.grid(True, alpha=0.3)
     cfg, machine = report["config"], report["machine"]
+    interp = machine.get("interpreter") or {}
+    python = f", Python {interp['version']} ({interp['libpython']} libpython)" if interp else ""
     fig.suptitle(
         f"phi-pipeline end to end: {cfg['detection_profile']} profile, {cfg['workers']} x "
         f"{cfg['layout']}, {machine['cpus']} CPUs, load avg {machine['load_avg_start']:.1f}"
+        f"{python}"
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
