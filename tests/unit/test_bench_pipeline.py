@@ -160,8 +160,24 @@ def test_targets_report_met_and_unmeasured() -> None:
     check = Targets().check(results)
     assert check["sustained_rate_measured"] == 200 and check["sustained_rate_met"]
     assert check["p99_measured_ms"] == 240 and check["p99_met"]
+    assert check["p99_bounded_rate_measured"] == 200
     missing = Targets().check([_rate(50, 50, 10)])
     assert missing["p99_met"] is None and not missing["sustained_rate_met"]
+
+
+def test_sustained_rate_is_throughput_and_the_p99_bound_is_reported_apart() -> None:
+    # 200/s keeps up with p99 over the bound: sustained (the bound is set at 100/s only),
+    # while the latency-bounded rate stops at 100/s.
+    check = Targets().check([_rate(100, 100, 180), _rate(200, 199, 600)])
+    assert check["sustained_rate_measured"] == 200 and check["sustained_rate_met"]
+    assert check["p99_bounded_rate_measured"] == 100
+    assert check["p99_met"]
+    # Falling behind at 200/s misses the target however low the latency of the rest.
+    behind = Targets().check([_rate(100, 100, 180), _rate(200, 180, 3000)])
+    assert behind["sustained_rate_measured"] == 100 and not behind["sustained_rate_met"]
+    # A rate that kept up after one that fell behind does not count.
+    noisy = Targets().check([_rate(100, 80, 900), _rate(200, 200, 200)])
+    assert noisy["sustained_rate_measured"] is None and not noisy["sustained_rate_met"]
 
 
 def test_result_json_has_derived_fields() -> None:
