@@ -1,6 +1,9 @@
 # Two commands do all the set-up on a fresh Linux machine with Python 3.11, Java 17 and Maven:
 #   make demo   - create .venv, install, start the embedded Kafka, run the pipeline on samples
 #   make test   - create .venv, install, lint, type-check, unit + integration tests
+# The interpreter the virtualenv is made from. An optimised CPython build (Debian's or Ubuntu's
+# python3, the official Docker images) runs the pipeline faster than one built without
+# --enable-optimizations --with-lto: README, "The interpreter" (make venv PYTHON=/usr/bin/python3.11).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
