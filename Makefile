@@ -3,7 +3,8 @@
 #   make test   - create .venv, install, lint, type-check, unit + integration tests
 # The interpreter the virtualenv is made from. An optimised CPython build (Debian's or Ubuntu's
 # python3, the official Docker images) runs the pipeline faster than one built without
-# --enable-optimizations --with-lto: README, "The interpreter" (make venv PYTHON=/usr/bin/python3.11).
+# --enable-optimizations --with-lto (README, "The interpreter"):
+#   make clean && make venv PYTHON=/usr/bin/python3.11
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
