@@ -10,6 +10,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from benchmarks.interpreter import interpreter_info
+
 REPO = Path(__file__).resolve().parent.parent
 #: The shared corpora and scorer live next to the repository (never copied into it).
 SHARED = REPO.parent / "shared"
@@ -59,8 +61,6 @@ def emit(result: dict[str, Any], output: Path | None) -> None:
     An ``interpreter`` key records the Python build it ran on (its speed depends on it; see
     :mod:`benchmarks.interpreter`), unless the result has one already.
     """
-    from benchmarks.interpreter import interpreter_info
-
     result = {**result, "interpreter": result.get("interpreter") or interpreter_info()}
     text = json.dumps(result, indent=1, sort_keys=True)
     print(text)
